@@ -1,0 +1,5 @@
+import sys
+
+from livechip.cli import main
+
+sys.exit(main())
