@@ -1,0 +1,103 @@
+"""Choosing the next token from a logits vector: temperature, top-k, top-p and banned ids.
+
+The order of operations is LakhNES's (`utils.py`, `TxlSimpleSampler`), so its published settings give its
+distributions: banned ids (`<S>` by default, like its `exclude_eos`) are dropped first, then the logits are
+divided by the temperature and softmaxed, then the k most probable tokens are kept and renormalised. Top-p
+(nucleus) comes last; LakhNES has none, so the default 1.0 leaves the distribution alone. Temperature 0 means
+argmax over the allowed ids.
+
+A voice mask bans that voice's note ids and nothing else, so every other token keeps its probability relative
+to the others: the banned mass is shared out in proportion, never pushed onto the waits.
+
+These are plain functions on a single [V] vector. `sample` is called once per generated token; it does a
+handful of small tensor operations and no Python loops over the vocabulary.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class SamplingSettings:
+    """How the next token is chosen. The defaults are the LakhNES paper's (generate.py)."""
+    temperature: float = 0.95   # 0 = greedy (argmax)
+    top_k: int = 32             # keep the k most probable tokens; 0 = no limit
+    top_p: float = 1.0          # keep the smallest set with this much probability; 1.0 = no limit
+    seed: int | None = None     # None = a fresh random seed
+    exclude_start: bool = True  # never generate <S> (LakhNES's exclude_eos)
+
+    def __post_init__(self):
+        t = self.temperature
+        if not _real(t) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
+        self.temperature = float(t)
+        k = self.top_k
+        if not _integer(k) or k < 0:
+            raise ValueError(f"top_k must be an integer >= 0 (0 = no limit), got {k!r}")
+        self.top_k = int(k)
+        p = self.top_p
+        if not _real(p) or not 0 < p <= 1:
+            raise ValueError(f"top_p must be a number in (0, 1], got {p!r}")
+        self.top_p = float(p)
+        s = self.seed
+        if s is not None and (not _integer(s) or not 0 <= s < 2**63):
+            raise ValueError(f"seed must be None or an integer in [0, 2**63), got {s!r}")
+        self.seed = None if s is None else int(s)
+        self.exclude_start = bool(self.exclude_start)
+
+
+def _real(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _integer(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def banned_ids(n_token, banned_notes=None, exclude_start=True):
+    """The bool [V] tensor of ids that may not be sampled: `<S>` (id 0) if excluded, plus `banned_notes`
+    (a bool array or tensor of the same length, e.g. `events.voice_token_mask(voices)`)."""
+    banned = torch.zeros(n_token, dtype=torch.bool)
+    if banned_notes is not None:
+        banned |= torch.as_tensor(banned_notes, dtype=torch.bool)
+    if exclude_start:
+        banned[0] = True
+    return banned
+
+
+def probs(logits, temperature=0.95, top_k=32, top_p=1.0, banned=None):
+    """The probability vector [V] that `sample` draws from, for float logits [V].
+
+    `banned` is a bool [V] tensor (see `banned_ids`); banned ids get probability 0. Temperature 0 gives
+    the one-hot vector of the most probable allowed id.
+    """
+    logits = logits.detach().float()
+    if banned is not None:
+        logits = logits.masked_fill(banned, -math.inf)
+    if temperature == 0:
+        p = torch.zeros_like(logits)
+        p[logits.argmax()] = 1.0
+        return p
+    p = torch.softmax(logits / temperature, dim=-1)
+    if 0 < top_k < p.numel():
+        top, idx = torch.topk(p, top_k)
+        p = torch.zeros_like(p).scatter_(0, idx, top)
+        p /= p.sum()
+    if top_p < 1.0:
+        sorted_p, idx = torch.sort(p, descending=True)
+        before = torch.cumsum(sorted_p, 0) - sorted_p   # mass of the more probable tokens
+        sorted_p[before >= top_p] = 0.0                 # the most probable token is always kept
+        p = torch.zeros_like(p).scatter_(0, idx, sorted_p)
+        p /= p.sum()
+    return p
+
+
+def sample(logits, settings, banned=None, generator=None):
+    """Draw one token id from logits [V] with `settings` (a SamplingSettings); returns an int."""
+    p = probs(logits, settings.temperature, settings.top_k, settings.top_p, banned)
+    if settings.temperature == 0:
+        return int(p.argmax())
+    return int(torch.multinomial(p, 1, generator=generator))
