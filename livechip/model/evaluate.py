@@ -1,0 +1,155 @@
+"""`livechip eval`: mean negative log-likelihood per event, and perplexity, of a model on TX1 files.
+
+By default this is LakhNES's `model/eval.py` as `reproduce_paper_eval.sh` runs it on NES-MDB, so the published
+perplexities can be reproduced:
+
+- each file becomes `<S> events <S>` after dropping a leading and a trailing wait; songs shorter than 10 tokens
+  (both `<S>` counted) are skipped; waits snap to the vocabulary as LakhNES's does;
+- the songs (files in sorted order) are dealt to `batch_size` parallel streams: a stream takes the next song
+  when its current one is used up, its last `<S>` is predicted and the next song's `<S>` is the next input;
+- each segment of `tgt_len` tokens per stream is scored with the memory of the previous segments (at most
+  `mem_len` positions), never reset between songs; the last batch, which some stream cannot fill, is dropped;
+- defaults: 10 streams, tgt_len 128, mem_len 896 (the paper's evaluation settings), the model's own
+  clamp_len and same_length.
+
+`all_tokens=True` (`--all-tokens`) scores every token of every file instead: short songs are kept and the last
+batch is scored as far as it goes.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from livechip import events, tx1
+from livechip.errors import LivechipError
+
+PAPER_BATCH_SIZE, PAPER_TGT_LEN, PAPER_MEM_LEN = 10, 128, 896   # LakhNES model/reproduce_paper_eval.sh
+MIN_SONG_TOKENS = 10                                             # LakhNES skips shorter songs in evaluation
+PATTERNS = ("*.tx1.txt", "*.tx1.txt.gz")
+
+
+def song_tokens(path):
+    """Token ids of one TX1 file framed for evaluation: <S>, the events without a leading and trailing wait, <S>."""
+    ids = events.score_to_tokens(tx1.read(path))
+    if ids and events.is_wait(ids[0]):
+        ids = ids[1:]
+    if ids and events.is_wait(ids[-1]):
+        ids = ids[:-1]
+    return [events.START] + ids + [events.START]
+
+
+def find_files(inputs):
+    """The TX1 files named by `inputs` (files, or folders searched for *.tx1.txt(.gz)), sorted, each once."""
+    found = set()
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            found.update(q for pat in PATTERNS for q in p.glob(pat) if q.is_file())
+        elif p.is_file():
+            found.add(p)
+        else:
+            raise LivechipError(f"{p}: no such file or folder")
+    if not found:
+        raise LivechipError(f"no .tx1.txt or .tx1.txt.gz files in {', '.join(map(str, inputs))}")
+    return sorted(found, key=str)
+
+
+def batches(songs, batch_size, tgt_len, all_tokens=False):
+    """Yield (inputs, targets), int64 arrays [batch_size, tgt_len], in the order LakhNES's eval iterator does.
+
+    Targets are -1 where nothing is scored (only at the end, with all_tokens). Without all_tokens the
+    iteration stops at the first batch that some stream cannot fill, which is dropped.
+    """
+    songs = iter(songs)
+    streams = [None] * batch_size     # what is left of each stream's current song; its first token is the next input
+    while True:
+        inp = np.zeros((batch_size, tgt_len), dtype=np.int64)
+        tgt = np.full((batch_size, tgt_len), -1, dtype=np.int64)
+        for i in range(batch_size):
+            n = 0
+            while n < tgt_len:
+                if streams[i] is None or len(streams[i]) <= 1:
+                    streams[i] = next(songs, None)
+                    if streams[i] is None:
+                        if not all_tokens:
+                            return
+                        break
+                k = min(len(streams[i]) - 1, tgt_len - n)
+                inp[i, n:n + k] = streams[i][:k]
+                tgt[i, n:n + k] = streams[i][1:k + 1]
+                streams[i] = streams[i][k:]
+                n += k
+        if (tgt < 0).all():
+            return
+        yield inp, tgt
+
+
+def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, mem_len=PAPER_MEM_LEN,
+             all_tokens=False, progress=False):
+    """Mean NLL per scored token (nats) and perplexity of `model` on `songs` (framed token-id lists)."""
+    if batch_size < 1 or tgt_len < 1 or mem_len < 0:
+        raise LivechipError("batch size and tgt_len must be at least 1, mem_len at least 0")
+    n_songs = len(songs)
+    if not all_tokens:
+        songs = [s for s in songs if len(s) >= MIN_SONG_TOKENS]
+    arrays = [np.asarray(s, dtype=np.int64) for s in songs]
+    todo = list(batches(arrays, batch_size, tgt_len, all_tokens))
+    device = next(model.parameters()).device
+    total, count, mems = 0.0, 0, None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), unit="seg", desc="eval", leave=False)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for inp, tgt in todo:
+                logits, mems = model(torch.from_numpy(inp).to(device), mems, mem_len=mem_len)
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                t = torch.from_numpy(tgt).to(device)
+                nll = -logp.gather(-1, t.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+                scored = t >= 0
+                total += nll[scored].double().sum().item()
+                count += int(scored.sum())
+                if bar is not None:
+                    bar.update()
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    available = sum(len(s) - 1 for s in arrays)
+    if count == 0:
+        raise LivechipError(f"nothing to score: {available} tokens in {len(arrays)} songs do not fill one batch of "
+                            f"{batch_size} streams x {tgt_len} (use fewer streams, a shorter --tgt-len, "
+                            "or --all-tokens)")
+    nll = total / count
+    return {"nll": nll, "perplexity": math.exp(nll), "tokens": count, "unscored_tokens": available - count,
+            "segments": len(todo), "songs": len(arrays), "skipped_songs": n_songs - len(arrays),
+            "batch_size": batch_size, "tgt_len": tgt_len, "mem_len": mem_len, "all_tokens": all_tokens}
+
+
+def eval_command(args):
+    from livechip.model.checkpoint import load_model
+
+    paths = find_files(args.inputs)
+    model = load_model(args.model, device=args.device)
+    songs = [song_tokens(p) for p in paths]
+    r = evaluate(model, songs, args.batch_size, args.tgt_len, args.mem_len, args.all_tokens,
+                 progress=not (args.json or args.quiet))
+    r["files"] = len(paths)
+    r["model"] = str(args.model)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    print(f"mean NLL per event: {r['nll']:.6f} nats")
+    print(f"perplexity: {r['perplexity']:.4f}")
+    how = ("every token scored" if r["all_tokens"] else
+           f"LakhNES eval.py protocol: {r['skipped_songs']} songs shorter than {MIN_SONG_TOKENS} tokens skipped, "
+           f"{r['unscored_tokens']:,} tokens in the dropped last batch")
+    print(f"{r['tokens']:,} events from {r['files']} files in {r['segments']} segments of {r['batch_size']} streams "
+          f"x {r['tgt_len']} tokens, mem_len {r['mem_len']} ({how})")
+    return 0
