@@ -210,3 +210,12 @@ def test_a_pickle_cannot_reconfigure_the_admitted_callables(tmp_path):
     _zip_checkpoint(tmp_path / "m.pt", data)
     with pytest.raises(CheckpointError, match="corrupt"):
         load_lakhnes(tmp_path / "m.pt")
+
+
+def test_forged_memo_index_is_refused_before_allocating(tmp_path):
+    # BININT1 1, LONG_BINPUT 0x7fffffff, STOP: the C unpickler would grow its memo to 2**31 slots
+    # (16 GB) to store one int. The opcode scan refuses it first.
+    p = tmp_path / "memo.pt"
+    p.write_bytes(b"\x80\x02K\x01r\xff\xff\xff\x7f.")
+    with pytest.raises(CheckpointError, match="memo index"):
+        load_lakhnes(p)

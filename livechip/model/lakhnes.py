@@ -20,6 +20,7 @@ layout with CUDA-tagged storages.
 import io
 import math
 import pickle
+import pickletools
 import struct
 import zipfile
 import zlib
@@ -145,8 +146,24 @@ class _Unpickler(pickle.Unpickler):
 def _unpickle(f, path, read_storage=None):
     def no_storage(*_):
         raise pickle.UnpicklingError("a storage where none is allowed")
+    _check_opcodes(f)
     u = _Unpickler(f, path, read_storage or no_storage)
     return u.load(), u.storages
+
+
+# Memo slots a checkpoint's pickle may name. The C unpickler grows its memo array to the largest
+# index it sees, so one forged BINPUT index could make it allocate gigabytes before anything fails.
+_MAX_MEMO = 1 << 20
+_MEMO_OPS = {"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
+
+
+def _check_opcodes(f):
+    """Read the next pickle's opcodes without running them; refuse forged lengths and memo indices."""
+    start = f.tell()
+    for op, arg, _ in pickletools.genops(f):   # ValueError on a length that runs past the data
+        if op.name in _MEMO_OPS and not (isinstance(arg, int) and 0 <= arg < _MAX_MEMO):
+            raise pickle.UnpicklingError(f"memo index {arg!r:.20} is out of range")
+    f.seek(start)
 
 
 def _read_legacy(path, f, size):
