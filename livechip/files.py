@@ -1,0 +1,206 @@
+"""Music files by name: read and write a Score whatever the format, and the `convert`/`info` commands.
+
+The extension picks the format:
+
+    .tx1.txt, .txt             LakhNES TX1 text
+    .tx1.txt.gz, .txt.gz       the same, gzip-compressed
+    .mid, .midi                MIDI: read any (NES-MDB recognised); write DAW MIDI, or NES-MDB MIDI
+                               for a name ending in .nesmdb.mid or with nesmdb=True
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from livechip import midifile, tx1
+from livechip.errors import FileFormatError, LivechipError
+from livechip.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES
+
+TX1_SUFFIXES = (".tx1.txt", ".txt", ".tx1.txt.gz", ".txt.gz")
+MIDI_SUFFIXES = (".mid", ".midi")
+
+
+def kind_of(path):
+    """'tx1' or 'midi' from a file name; LivechipError for anything else."""
+    name = Path(path).name.lower()
+    if name.endswith(TX1_SUFFIXES):
+        return "tx1"
+    if name.endswith(MIDI_SUFFIXES):
+        return "midi"
+    raise LivechipError(f"{path}: unknown file type (use .tx1.txt, .tx1.txt.gz or .mid)")
+
+
+def read_score_report(path, channel_map=None, drum_map=None):
+    """(Score, ImportReport or None): the report says what reading an ordinary MIDI file changed."""
+    kind = kind_of(path)
+    if not Path(path).exists():
+        raise FileFormatError(path, "no such file")
+    if kind == "tx1":
+        return tx1.read(path), None
+    return midifile.read_report(path, channel_map, drum_map)
+
+
+def read_score(path, channel_map=None, drum_map=None):
+    """Read .tx1.txt, .tx1.txt.gz or .mid into a Score."""
+    return read_score_report(path, channel_map, drum_map)[0]
+
+
+def write_score(path, score, nesmdb=None, drum_map=None):
+    """Write a Score; the name picks the format. MIDI is DAW MIDI unless `nesmdb` (or .nesmdb.mid)."""
+    if kind_of(path) == "tx1":
+        tx1.write(path, score)
+    else:
+        if nesmdb is None:
+            nesmdb = Path(path).name.lower().endswith((".nesmdb.mid", ".nesmdb.midi"))
+        midifile.write(path, score, nesmdb=nesmdb, drum_map=drum_map)
+
+
+# --- what is in a score -------------------------------------------------------------------------
+
+_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(pitch):
+    """MIDI note number -> name, middle C (60) = C4."""
+    return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def describe(score):
+    """Plain facts about a score: length, TX1 event count, and per voice notes and range."""
+    t = 0
+    waits = 0
+    voices = {v: {"notes": 0, "noteoffs": 0, "lowest": None, "highest": None} for v in VOICES}
+    for e in score.events:
+        if e.time > t:
+            waits += 1
+            t = e.time
+        d = voices[e.voice]
+        if e.pitch is None:
+            d["noteoffs"] += 1
+        else:
+            d["notes"] += 1
+            if d["lowest"] is None or e.pitch < d["lowest"]:
+                d["lowest"] = e.pitch
+            if d["highest"] is None or e.pitch > d["highest"]:
+                d["highest"] = e.pitch
+    if score.end > t:
+        waits += 1
+    seconds = score.end / TICKS_PER_SECOND
+    events = len(score.events) + waits
+    return {
+        "seconds": round(seconds, 4),
+        "samples": score.end,
+        "events": events,
+        "wait_events": waits,
+        "note_events": len(score.events),
+        "events_per_second": round(events / seconds, 2) if seconds else 0.0,
+        "voices": voices,
+    }
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+def parse_channel_map(text):
+    """'1=P1,2=P2,3=TR,10=NO' -> {1: 'P1', ...}; a channel left out is ignored."""
+    cmap = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        ch, _, voice = part.partition("=")
+        voice = voice.strip().upper()
+        if not ch.strip().isdigit() or not 1 <= int(ch) <= 16 or voice not in VOICES:
+            raise LivechipError(f"bad channel map entry {part!r}: want CHANNEL=VOICE, channel 1-16, "
+                                f"voice one of {', '.join(VOICES)}")
+        cmap[int(ch)] = voice
+    return cmap
+
+
+def parse_drum_map(text):
+    """'1=35,9=38' or a .json file {"1": 35, ...} -> {noise value: MIDI note}."""
+    if text.lower().endswith(".json"):
+        try:
+            pairs = json.loads(Path(text).read_text()).items()
+        except (OSError, ValueError, AttributeError) as e:
+            raise LivechipError(f"{text}: not a drum map ({e})") from None
+    else:
+        pairs = [p.partition("=")[::2] for p in text.split(",") if p.strip()]
+    drums = {}
+    lo, hi = PITCH_RANGE["NO"]
+    for noise, note in pairs:
+        try:
+            noise, note = int(noise), int(note)
+        except (TypeError, ValueError):
+            raise LivechipError(f"bad drum map entry {noise}={note}: want NOISE=NOTE") from None
+        if not lo <= noise <= hi or not 0 <= note <= 127:
+            raise LivechipError(f"bad drum map entry {noise}={note}: noise {lo}-{hi}, note 0-127")
+        drums[noise] = note
+    return drums
+
+
+def _maps(args):
+    cmap = getattr(args, "channels", None)
+    dmap = getattr(args, "drum_map", None)
+    return (parse_channel_map(cmap) if cmap else None), (parse_drum_map(dmap) if dmap else None)
+
+
+def convert_command(args):
+    cmap, dmap = _maps(args)
+    kind_of(args.output)  # refuse an unknown output type before reading anything
+    score, report = read_score_report(args.input, cmap, dmap)
+    if not score.events and not score.end:
+        hint = " (try --channels)" if report is not None and report.ignored else ""
+        raise LivechipError(f"{args.input}: nothing to convert: no notes on the four voices{hint}")
+    nesmdb = True if getattr(args, "midi", None) == "nesmdb" else None
+    write_score(args.output, score, nesmdb=nesmdb, drum_map=dmap)
+    d = describe(score)
+    print(f"{args.output}: {d['seconds']:.1f} s, {d['note_events']} note events")
+    if report is not None and report.format == "midi":
+        print(_report_line(report))
+    return 0
+
+
+def _report_line(r):
+    line = (f"{r.notes} notes onto the four voices: {r.changed} changed pitch to fit a voice's range, "
+            f"{r.hidden} never sounded (one note at a time per voice)")
+    if r.ignored:
+        chans = ", ".join(str(c) for c in r.ignored_channels)
+        line += f", {r.ignored} on unmapped channels ({chans}) left out"
+    return line
+
+
+def info_command(args):
+    cmap, dmap = _maps(args)
+    results = []
+    for path in args.input:
+        score, report = read_score_report(path, cmap, dmap)
+        d = {"file": str(path), "format": _format_name(path, report)}
+        d.update(describe(score))
+        if report is not None and report.format == "midi":
+            d["import"] = {"notes": report.notes, "changed": report.changed, "hidden": report.hidden,
+                           "ignored": report.ignored, "ignored_channels": report.ignored_channels}
+        results.append(d)
+    if args.json:
+        json.dump(results, sys.stdout, indent=1)
+        print()
+        return 0
+    for d in results:
+        print(f"{d['file']}: {d['format']}, {d['seconds']:.1f} s, {d['events']} events "
+              f"({d['events_per_second']:.1f} events/s)")
+        for v, s in d["voices"].items():
+            if not s["notes"]:
+                print(f"  {v}  no notes")
+                continue
+            lo, hi = s["lowest"], s["highest"]
+            rng = f"noise {lo}-{hi}" if v == "NO" else f"{note_name(lo)}-{note_name(hi)} ({lo}-{hi})"
+            print(f"  {v}  {s['notes']:6d} notes  {rng}")
+        if "import" in d:
+            print("  " + _report_line(report_of(d)))
+    return 0
+
+
+def report_of(d):
+    return midifile.ImportReport("midi", **d["import"])
+
+
+def _format_name(path, report):
+    if report is None:
+        return "TX1 (gzip)" if str(path).lower().endswith(".gz") else "TX1"
+    return "NES-MDB MIDI" if report.format == "nesmdb" else "MIDI"
