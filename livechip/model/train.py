@@ -1,0 +1,338 @@
+"""`livechip train`: Transformer-XL training on segments with memory, as LakhNES trains on NES-MDB.
+
+    livechip train ../shared/data/nesmdb_tx1 -o runs/mine              # train/ and valid/ inside
+    livechip train songs/ -o runs/ft --init models/default --lr 1e-4   # fine-tune a model in our format
+    livechip train ../shared/data/nesmdb_tx1 -o runs/mine --resume     # continue where runs/mine stopped
+    torchrun --nproc_per_node 4 -m livechip train ...                  # several GPUs (DistributedDataParallel)
+
+The run folder holds `best/` (the model with the lowest validation perplexity so far, in our format),
+`last/` (the latest weights) with `last/train_state.pt` (optimizer and step state for --resume: tensors and
+plain values only, loaded with weights_only=True), `config.json` (this run's TrainConfig) and `log.jsonl`.
+"""
+
+import json
+import math
+import os
+import time
+import zlib
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from livechip.errors import LivechipError
+from livechip.fileio import atomic_write
+from livechip.model import data
+from livechip.model.checkpoint import load_model, save_model
+from livechip.model.txl import TransformerXL, TXLConfig
+
+
+@dataclass
+class TrainConfig:
+    data: str = "../shared/data/nesmdb_tx1"   # folder with train/ and valid/, or a folder of songs
+    valid: str | None = None                  # validation folder (default: DATA/valid, else 5% of DATA)
+    out: str = "runs/train"
+    init: str | None = None                   # start from this model folder (fine-tuning); its config wins
+    resume: bool = False
+    # model (ignored with init or resume)
+    n_layer: int = 4
+    n_head: int = 4
+    d_head: int = 64
+    d_model: int = 256
+    d_inner: int = 1024
+    dropout: float = 0.1
+    dropatt: float = 0.0
+    tgt_len: int = 128
+    mem_len: int = 128
+    # optimisation
+    batch_size: int = 32                      # parallel streams: many songs per step generalise far better
+    max_steps: int = 20000
+    lr: float = 5e-4
+    min_lr: float = 5e-5
+    warmup: int = 500
+    weight_decay: float = 0.01
+    grad_clip: float = 0.25
+    augment: bool = True
+    shuffle: str = "melodic"                  # augmentation: "melodic" (P1, P2, TR) or "pulses" (P1, P2)
+    # evaluation and checkpoints
+    eval_every: int = 500                     # steps between validations (and checkpoints)
+    eval_tokens: int = 100_000                # validation tokens scored each time (0: the whole split)
+    eval_batch: int = 10
+    max_minutes: float = 0                    # time budget: the schedule ends at whichever of max_steps
+                                              # and max_minutes comes first (0: steps only)
+    save_dtype: str = "float32"
+    # hardware
+    device: str = "auto"                      # auto: cuda if available
+    amp: bool = True                          # mixed precision on GPU
+    threads: int = 0                          # CPU threads (0: torch's default)
+    seed: int = 0
+    progress: bool = True
+
+
+def model_config(cfg: TrainConfig) -> TXLConfig:
+    return TXLConfig(n_layer=cfg.n_layer, n_head=cfg.n_head, d_head=cfg.d_head, d_model=cfg.d_model,
+                     d_inner=cfg.d_inner, tgt_len=cfg.tgt_len, mem_len=cfg.mem_len, dropout=cfg.dropout,
+                     dropatt=cfg.dropatt)
+
+
+def progress(step: int, elapsed: float, cfg: TrainConfig) -> float:
+    """How far the run is, 0..1: by steps, or by time when max_minutes is set and time runs out first."""
+    done = step / cfg.max_steps
+    if cfg.max_minutes:
+        done = max(done, elapsed / (cfg.max_minutes * 60))
+    return min(1.0, done)
+
+
+def lr_at(step: int, cfg: TrainConfig, done: float | None = None) -> float:
+    """Linear warm-up to cfg.lr over cfg.warmup steps, then cosine decay to cfg.min_lr at the end of the run
+    (`done` = progress(); by default step / max_steps)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if done is None:
+        done = step / cfg.max_steps
+    w = cfg.warmup / cfg.max_steps
+    frac = min(1.0, max(0.0, (done - w) / max(1e-9, 1 - w)))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
+
+
+@torch.no_grad()
+def evaluate(model, stream: torch.Tensor, tgt_len: int, mem_len: int, autocast=nullcontext) -> float:
+    """Mean negative log-likelihood (nats per token) of a [B, N] token stream, segment by segment with memory."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    mems, total, count = None, 0.0, 0
+    for i in range(0, stream.size(1) - 1, tgt_len):
+        x = stream[:, i:i + tgt_len].to(device)
+        y = stream[:, i + 1:i + 1 + tgt_len].to(device)
+        x = x[:, :y.size(1)]
+        with autocast():
+            logits, mems = model(x, mems, mem_len=mem_len)
+        total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+        count += y.numel()
+    model.train(was_training)
+    return total / count
+
+
+def split_data(cfg: TrainConfig, progress: bool):
+    """(train songs, validation songs, skipped files) from cfg.data / cfg.valid."""
+    root = Path(cfg.data)
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    valid_dir = Path(cfg.valid) if cfg.valid else (root / "valid" if (root / "valid").is_dir() else None)
+    skipped = []
+    train = data.load_songs(train_dir, progress, skipped)
+    if valid_dir is not None:
+        return train, data.load_songs(valid_dir, progress, skipped), skipped
+    if len(train) < 2:
+        raise LivechipError(f"{root}: need at least 2 songs, or a --valid folder")
+    held = {i for i, s in enumerate(train) if zlib.crc32(s.name.encode()) % 20 == 0} or {len(train) - 1}
+    return [s for i, s in enumerate(train) if i not in held], [train[i] for i in sorted(held)], skipped
+
+
+def valid_subset(songs, n_tokens: int, seed: int = 0):
+    """A fixed random subset of songs holding about n_tokens tokens (all songs when n_tokens is 0)."""
+    if not n_tokens:
+        return songs
+    out, total = [], 0
+    for i in np.random.default_rng(seed).permutation(len(songs)):
+        out.append(songs[i])
+        total += len(data.tokens(songs[i]))
+        if total >= n_tokens:
+            break
+    return out
+
+
+def card(cfg: TrainConfig, model, step, tokens_seen, val_ppl, seconds, hardware) -> str:
+    c = model.cfg
+    n_params = sum(p.numel() for p in model.parameters())
+    return f"""# livechip model (trained with `livechip train`)
+
+- Data: `{cfg.data}` (validation: `{cfg.valid or 'valid/ split or 5% of the songs'}`), augmentation {'on' if cfg.augment else 'off'}
+- Architecture: Transformer-XL, {c.n_layer} layers, {c.n_head}x{c.d_head} heads, d_model {c.d_model}, d_inner {c.d_inner}, tgt_len {c.tgt_len}, mem_len {c.mem_len}, {n_params:,} parameters
+- Steps: {step}, tokens seen: {tokens_seen:,}, wall time: {seconds / 3600:.2f} h on {hardware}
+- Validation perplexity: {val_ppl:.3f} (subset of {cfg.eval_tokens or 'all'} tokens, tgt_len {c.tgt_len}, mem_len {c.mem_len})
+
+Training settings: `{json.dumps(asdict(cfg))}`
+"""
+
+
+def train(cfg: TrainConfig):
+    # --- processes, device, precision ---
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if ddp:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda"):
+            torch.cuda.set_device(device)
+    else:
+        rank, world = 0, 1
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    master = rank == 0
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + rank)
+    cuda = device.startswith("cuda")
+    amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp = cfg.amp and cuda
+    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if use_amp else nullcontext
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    out = Path(cfg.out)
+    last_dir, best_dir = out / "last", out / "best"
+    state_path = last_dir / "train_state.pt"
+
+    # --- model ---
+    if cfg.resume:
+        if not state_path.is_file():
+            raise LivechipError(f"{out}: nothing to resume (no last/train_state.pt)")
+        model = load_model(last_dir, device)
+    elif cfg.init:
+        model = load_model(cfg.init, device)
+        model.cfg.dropout, model.cfg.dropatt = cfg.dropout, cfg.dropatt
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = cfg.dropout
+    else:
+        model = TransformerXL(model_config(cfg)).to(device)
+    model.train()
+    mcfg = model.cfg
+    raw_model = model
+    if ddp:
+        model = DistributedDataParallel(model, device_ids=[device] if cuda else None)
+
+    decay = [p for n, p in raw_model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in raw_model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99),
+                            fused=cuda)
+    step, tokens_seen, best, elapsed = 0, 0, float("inf"), 0.0
+    if cfg.resume:
+        st = torch.load(state_path, map_location=device, weights_only=True)
+        opt.load_state_dict(st["optimizer"])
+        scaler.load_state_dict(st["scaler"])
+        step, tokens_seen, best, elapsed = st["step"], st["tokens"], st["best"], st["elapsed"]
+
+    # --- data ---
+    train_songs, valid_songs, skipped = split_data(cfg, cfg.progress and master)
+    aug = data.AugmentConfig(shuffle=cfg.shuffle) if cfg.augment else None
+    batches = data.Batches(train_songs, cfg.batch_size, mcfg.tgt_len, aug, seed=cfg.seed * 1000 + step,
+                           rank=rank, world=world)
+    val = data.eval_stream(valid_subset(valid_songs, cfg.eval_tokens, cfg.seed), cfg.eval_batch)
+    if master:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out / "config.json", "w") as f:
+            json.dump(asdict(cfg), f, indent=1)
+        n_params = sum(p.numel() for p in raw_model.parameters())
+        n_train = data.count_tokens(train_songs)
+        print(f"livechip train: {len(train_songs)} songs ({n_train:,} tokens) to train on, "
+              f"{len(valid_songs)} to validate ({val.numel():,} tokens scored); {n_params:,} parameters; "
+              f"{device}{' x' + str(world) if ddp else ''}{', ' + str(amp_dtype).split('.')[-1] + ' autocast' if use_amp else ''}",
+              flush=True)
+        for line in skipped[:5]:
+            print(f"  skipped {line}")
+        if len(skipped) > 5:
+            print(f"  ... and {len(skipped) - 5} more unreadable files")
+    hardware = (torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} thread(s)")
+    hardware += f" x{world}" if ddp else ""
+
+    def save(best_too, val_nll):
+        save_model(raw_model, last_dir, dtype="float32")
+        torch.save({"optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "step": step,
+                    "tokens": tokens_seen, "best": best, "elapsed": elapsed, "config": asdict(cfg)},
+                   str(state_path) + ".tmp")
+        os.replace(str(state_path) + ".tmp", state_path)
+        if best_too:
+            ppl = math.exp(val_nll)
+            save_model(raw_model, best_dir, dtype=cfg.save_dtype,
+                       card=card(cfg, raw_model, step, tokens_seen, ppl, elapsed, hardware),
+                       source={"trained": {"step": step, "tokens": tokens_seen, "valid_ppl": round(ppl, 4)}})
+
+    # --- the loop ---
+    bar = None
+    if master and cfg.progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.max_steps, initial=step, unit="step", dynamic_ncols=True)
+    mems = None
+    t0, t_last, tok_last = time.time() - elapsed, time.time(), tokens_seen
+    val_ppl = float("nan")
+    while progress(step, elapsed, cfg) < 1:
+        lr = lr_at(step, cfg, progress(step, elapsed, cfg))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = next(batches)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast():
+            logits, mems = model(x, mems)
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        tokens_seen += x.numel() * world
+        elapsed = time.time() - t0
+        if ddp and cfg.max_minutes:   # one clock for all processes, so they agree on the lr and when to stop
+            clock = torch.tensor(elapsed, device=device, dtype=torch.float64)
+            dist.all_reduce(clock, op=dist.ReduceOp.MAX)
+            elapsed = clock.item()
+
+        if bar is not None and (step % 10 == 0 or step == cfg.max_steps):
+            now = time.time()
+            rate = (tokens_seen - tok_last) / max(1e-9, now - t_last)
+            t_last, tok_last = now, tokens_seen
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}",
+                            val_ppl=f"{val_ppl:.3f}", refresh=False)
+            bar.update(step - bar.n)
+
+        stop = progress(step, elapsed, cfg) >= 1
+        if step % cfg.eval_every == 0 or stop:
+            if master:
+                nll = evaluate(raw_model, val, mcfg.tgt_len, mcfg.mem_len, autocast)
+                val_ppl = math.exp(nll)
+                improved = nll < best
+                best = min(best, nll)
+                save(improved, nll)
+                line = {"step": step, "tokens": tokens_seen, "loss": round(loss.item(), 4), "lr": lr,
+                        "valid_ppl": round(val_ppl, 4), "best_ppl": round(math.exp(best), 4),
+                        "elapsed_s": round(elapsed, 1), "epoch": batches.epoch}
+                with open(out / "log.jsonl", "a") as f:
+                    f.write(json.dumps(line) + "\n")
+                msg = (f"step {step}: loss {loss.item():.3f}, valid ppl {val_ppl:.3f}"
+                       f"{' (best, saved)' if improved else ''}, {tokens_seen:,} tokens, {elapsed / 60:.1f} min")
+                (bar.write if bar is not None else print)(msg)
+            if ddp:
+                dist.barrier()
+        if stop:
+            break
+    if bar is not None:
+        bar.close()
+    if ddp:
+        dist.destroy_process_group()
+    return raw_model, math.exp(best)
+
+
+def config_from_args(args) -> TrainConfig:
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+
+
+def train_command(args):
+    cfg = config_from_args(args)
+    if cfg.init and cfg.resume:
+        raise LivechipError("use either --init (start from a model) or --resume (continue a run), not both")
+    if cfg.save_dtype not in ("float32", "float16", "bfloat16"):
+        raise LivechipError("--save-dtype must be float32, float16 or bfloat16")
+    model, best = train(cfg)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"{cfg.out}/best: validation perplexity {best:.3f}")
+    return 0
