@@ -1,56 +1,63 @@
 """Generation speed of the Transformer-XL on this machine, against LakhNES's way and against memory bandwidth.
 
-    python3 bench/bench_inference.py                  # LakhNES-size model (random weights)
-    python3 bench/bench_inference.py --model models/default --threads 1
+    python3 bench/bench_inference.py                              # LakhNES size, and models/default if present
+    python3 bench/bench_inference.py --model DIR --threads 1
+    python3 bench/bench_inference.py --model models/default --skip-lakhnes --full-eval   # whole test split
 
 For each model, on the same weights: tokens/s of the plain path (LakhNES's sampler: each token a one-token
 segment over a memory of mem_len hidden states, keys and values re-projected every time), of the cached step in
-float32 and int8 (dynamic quantization of the linear layers), the ratio of each to the plain path, per-step
-latency p50/p99/max, the cost of a rollback, the real-time factor (tokens/s / 57, NES-MDB's mean event rate),
-and the fraction reached of the bound that memory bandwidth puts on a batch-1 step (weight bytes / bandwidth).
+float32 and int8 (weight-only int8 linear layers), the ratio of each to the plain path, per-step latency
+p50/p99/max, the CPU time per step (this thread's own: other processes on a shared machine inflate wall time,
+much less CPU time), the cost of a rollback, the real-time factor (tokens/s / 57, NES-MDB's mean event rate), and
+the fraction reached of the bound that memory bandwidth puts on a batch-1 step: bytes a step must read
+(weights; and weights plus the cache's keys, values and positional keys) / measured read bandwidth. For a saved
+model it also prints the perplexity cost of int8 on the NES-MDB test split (a subset unless --full-eval),
+through livechip.model.evaluate (LakhNES eval.py's protocol).
 """
 
 import argparse
 import os
 import statistics
+import sys
 import time
-import warnings
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from livechip.model.quantize import quantize_int8
+from livechip.model.quantize import Int8Linear, quantize_int8
 from livechip.model.txl import TransformerXL, TXLConfig
 
 EVENTS_PER_SECOND = 57      # mean event rate of NES-MDB music
 LAKHNES = TXLConfig(n_layer=12, n_head=8, d_head=64, d_model=512, d_inner=2048, tgt_len=512, mem_len=512)
+ROOT = Path(__file__).resolve().parents[1]
+TEST_SPLIT = ROOT.parent / "shared" / "data" / "nesmdb_tx1" / "test"
 
 
 def bandwidth():
-    """Bytes read + written per second by a 256 MiB tensor copy (best of 5)."""
+    """(read, copy) bytes per second: sum of a 256 MiB tensor, and a 256 MiB copy counted read + write."""
     src = torch.ones(64 * 2**20)
     dst = torch.empty_like(src)
-    best = min(_timed(lambda: dst.copy_(src)) for _ in range(5))
-    return 2 * src.numel() * 4 / best
+    read = min(_cpu(src.sum) for _ in range(5))
+    copy = min(_cpu(lambda: dst.copy_(src)) for _ in range(5))
+    return src.numel() * 4 / read, 2 * src.numel() * 4 / copy
 
 
-def _timed(fn):
-    t = time.perf_counter()
+def _cpu(fn):
+    t = time.thread_time()
     fn()
-    return time.perf_counter() - t
+    return time.thread_time() - t
 
 
-def weight_bytes(model):
-    """Bytes a batch-1 step streams: every linear layer's weights and biases (int8 packed ones counted as
-    1 byte per weight) and one embedding row."""
+def step_bytes(model, mem_len):
+    """(weights, cache) bytes one cached batch-1 step reads: every linear layer but the positional ones (whose
+    keys the cache holds), one embedding row; the keys, values and positional keys of mem_len + 1 positions."""
+    cfg = model.cfg
     n = model.tok_emb.weight[0].numel() * 4
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear):
+    for name, m in model.named_modules():
+        if isinstance(m, (torch.nn.Linear, Int8Linear)) and not name.endswith("attn.wr"):
             n += m.weight.numel() * m.weight.element_size() + (m.bias.numel() * 4 if m.bias is not None else 0)
-        elif type(m).__name__ == "Linear" and hasattr(m, "weight") and callable(m.weight):   # dynamic int8
-            w, b = m.weight(), m.bias()
-            n += w.numel() + (b.numel() * 4 if b is not None else 0)
-    return n
+            n += m.scale.numel() * 4 if isinstance(m, Int8Linear) else 0
+    return n, cfg.n_layer * 3 * (mem_len + 1) * cfg.n_head * cfg.d_head * 4
 
 
 def plain_path(model, mem_len, steps):
@@ -73,6 +80,9 @@ def cached_path(model, mem_len, max_rollback, steps):
     with torch.inference_mode():
         model.setup_cache(batch_size=1, max_rollback=max_rollback, mem_len=mem_len)
         model.step(tokens[:, :mem_len + 8])
+        for p in range(mem_len, mem_len + 8):            # warm-up (first call compiles or loads the kernels)
+            model.rollback(p)
+            model.step(tokens[:, p:p + 1])
         lat, cpu = [], []
         for p in range(mem_len + 8, mem_len + 8 + steps):
             t, c = time.perf_counter(), time.thread_time()
@@ -90,37 +100,8 @@ def cached_path(model, mem_len, max_rollback, steps):
         t = time.perf_counter()
         model.rollback(lo)
         far = (time.perf_counter() - t, k)
+    model.cache = None
     return lat, cpu, back, far
-
-
-def matvec_choice():
-    """Per-call time of a 2048x512 matrix-vector product: float32, dynamic int8, weight-only int8."""
-    x = torch.randn(1, 512)
-    ws = [torch.randn(2048, 512) for _ in range(24)]      # 96 MiB: out of cache, as in a real step
-    lin = [torch.nn.Sequential(torch.nn.Linear(512, 2048)) for _ in range(24)]
-    for m, w in zip(lin, ws):
-        m[0].weight.data = w
-    dyn = [quantize_int8_linear(m) for m in lin]
-    w8 = [torch.randint(-127, 127, (2048, 512), dtype=torch.int8) for _ in range(24)]
-    scales = torch.rand(2048)
-    out = {}
-    for name, fn in (("float32 F.linear", lambda i: F.linear(x, ws[i])),
-                     ("int8 dynamic (fbgemm)", lambda i: dyn[i](x)),
-                     ("int8 weight-only (_weight_int8pack_mm)", lambda i: torch._weight_int8pack_mm(x, w8[i], scales))):
-        try:
-            with torch.inference_mode():
-                for i in range(24):
-                    fn(i)
-                out[name] = statistics.median(_timed(lambda: fn(i % 24)) for i in range(96))
-        except RuntimeError as e:
-            out[name] = f"unavailable ({str(e).splitlines()[0]})"
-    return out
-
-
-def quantize_int8_linear(seq):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(seq, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def pct(xs, q):
@@ -130,60 +111,97 @@ def pct(xs, q):
 
 def report(name, model, args, bw):
     cfg = model.cfg
+    mem_len = args.mem_len or cfg.mem_len
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     print(f"\n== {name}: {cfg.n_layer} layers, d_model {cfg.d_model}, {cfg.n_head}x{cfg.d_head} heads, "
-          f"d_inner {cfg.d_inner}, {n_params / 1e6:.1f}M parameters, mem_len {args.mem_len}, "
+          f"d_inner {cfg.d_inner}, {n_params / 1e6:.1f}M parameters, mem_len {mem_len}, "
           f"max_rollback {args.max_rollback}, {torch.get_num_threads()} thread(s)")
-    plain, cpu = plain_path(model, args.mem_len, args.plain_steps)
-    plain_tps = len(plain) / sum(plain)
-    rows = [("plain (LakhNES sampler)", plain_tps, plain, cpu, None, weight_bytes(model))]
+    lat, cpu = plain_path(model, mem_len, args.plain_steps)
+    rows = [("plain (LakhNES sampler)", lat, cpu, None, step_bytes(model, mem_len))]
     q = quantize_int8(model)
     for label, m in (("cached float32", model), ("cached int8", q)):
-        lat, cpu, back, far = cached_path(m, args.mem_len, args.max_rollback, args.steps)
-        rows.append((label, len(lat) / sum(lat), lat, cpu, (back, far), weight_bytes(m)))
-        m.cache = None
-    print(f"{'path':26} {'tok/s':>8} {'x plain':>8} {'x real':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-          f"{'cpu ms':>7} {'MB/step':>8} {'bound':>7} {'of bound':>8}")
-    for label, tps, lat, cpu, _, wb in rows:
+        lat, cpu, back, far = cached_path(m, mem_len, args.max_rollback, args.steps)
+        rows.append((label, lat, cpu, (back, far), step_bytes(m, mem_len)))
+    plain_tps, plain_cpu = len(rows[0][1]) / sum(rows[0][1]), statistics.median(rows[0][2])
+    print(f"{'path':24} {'tok/s':>7} {'x plain':>7} {'x real':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'cpu ms':>7} {'tok/s cpu':>9} {'x plain':>7} {'x real':>6} {'MB w+c':>11} {'bound':>6} "
+          f"{'of w':>5} {'of w+c':>6}")
+    for label, lat, cpu, _, (wb, cb) in rows:
+        tps, c50 = len(lat) / sum(lat), statistics.median(cpu)
         bound = bw / wb
-        print(f"{label:26} {tps:8.1f} {tps / plain_tps:8.1f} {tps / EVENTS_PER_SECOND:7.2f} "
-              f"{pct(lat, .5) * 1e3:8.2f} {pct(lat, .99) * 1e3:8.2f} {max(lat) * 1e3:8.2f} "
-              f"{pct(cpu, .5) * 1e3:7.2f} {wb / 1e6:8.1f} {bound:7.1f} {tps / bound:8.0%}")
-    print("(cpu ms: median CPU time of this thread per step; below the wall time when other processes "
-          "take the cores)")
-    for label, _, _, _, rb, _ in rows[1:]:
+        print(f"{label:24} {tps:7.1f} {tps / plain_tps:7.1f} {tps / EVENTS_PER_SECOND:6.2f} "
+              f"{pct(lat, .5) * 1e3:7.2f} {pct(lat, .99) * 1e3:7.2f} {max(lat) * 1e3:7.2f} "
+              f"{c50 * 1e3:7.2f} {1 / c50:9.1f} {plain_cpu / c50:7.1f} {1 / c50 / EVENTS_PER_SECOND:6.2f} "
+              f"{wb / 1e6:5.1f}+{cb / 1e6:5.1f} {bound:6.1f} {1 / c50 / bound:5.0%} "
+              f"{1 / c50 / (bw / (wb + cb)):6.0%}")
+        if label != rows[0][0]:
+            print(f"{'':24} cpu ms per step p50 {c50 * 1e3:.2f}, p99 {pct(cpu, .99) * 1e3:.2f}, "
+                  f"max {max(cpu) * 1e3:.2f}; wall p99/p50 {pct(lat, .99) / pct(lat, .5):.2f}, "
+                  f"cpu p99/p50 {pct(cpu, .99) / c50:.2f}")
+    print("(tok/s, p50/p99/max: wall clock; cpu ms: median CPU time of this thread per step, and the tokens/s "
+          "and ratios it gives; MB w+c: weights + cache bytes read per step; bound: read bandwidth / weight bytes, "
+          "tokens/s; of w, of w+c: CPU-time tokens/s as a fraction of the weight-bytes bound and of the bound "
+          "for all bytes read)")
+    for label, _, _, rb, _ in rows[1:]:
         back, far = rb
         print(f"rollback ({label}): {statistics.median(back) * 1e6:.1f} us median over {len(back)} one-token "
               f"rollbacks; {far[0] * 1e6:.1f} us for {far[1]} tokens at once")
-    print("(bound = measured bandwidth / weight bytes per step; the cache's keys, values and positional keys, "
-          f"{cfg.n_layer * 3 * (args.mem_len + 1) * cfg.n_head * cfg.d_head * 4 / 1e6:.0f} MB/step here, "
-          "come on top)")
+    return q
+
+
+def perplexity_cost(model, q, full):
+    """Perplexity of float32 and int8 on the NES-MDB test split (the first 25 files unless full)."""
+    from livechip.model.evaluate import evaluate, find_files, song_tokens
+
+    if not TEST_SPLIT.is_dir():
+        print(f"(no {TEST_SPLIT}: int8 perplexity cost not measured)")
+        return
+    files = find_files([TEST_SPLIT])
+    files = files if full else files[:25]
+    songs = [song_tokens(p) for p in files]
+    print(f"perplexity, NES-MDB test split, {len(files)} files ({'all' if full else 'a subset; --full-eval for all'}"
+          "), livechip.model.evaluate (LakhNES eval.py protocol: 10 streams x 128 tokens, mem_len 896):")
+    r = {}
+    for label, m in (("float32", model), ("int8", q)):
+        t = time.perf_counter()
+        r[label] = evaluate(m, songs)
+        print(f"  {label:8} perplexity {r[label]['perplexity']:.4f} (NLL {r[label]['nll']:.5f} nats, "
+              f"{r[label]['tokens']:,} tokens, {time.perf_counter() - t:.0f} s)")
+    print(f"  int8 cost: {r['int8']['perplexity'] - r['float32']['perplexity']:+.4f} perplexity "
+          f"({r['int8']['nll'] - r['float32']['nll']:+.5f} nats/event)")
+    if not full:
+        print(f"  full split: python3 bench/bench_inference.py --model {sys.argv[sys.argv.index('--model') + 1] if '--model' in sys.argv else 'models/default'} "
+              "--skip-lakhnes --full-eval")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", help="a saved model folder (model.safetensors + config.json)")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--mem-len", type=int, default=512, help="memory length (LakhNES generate.py: 512)")
+    ap.add_argument("--model", help="a saved model folder (default: models/default if it holds a model)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1; the kernels use one)")
+    ap.add_argument("--mem-len", type=int, help="memory length (default: LakhNES generate.py's 512 for the "
+                    "LakhNES-size model, the model's own for --model)")
     ap.add_argument("--max-rollback", type=int, default=1024)
-    ap.add_argument("--steps", type=int, default=200, help="cached steps timed per precision")
+    ap.add_argument("--steps", type=int, default=300, help="cached steps timed per precision")
     ap.add_argument("--plain-steps", type=int, default=20, help="plain-path steps timed")
     ap.add_argument("--skip-lakhnes", action="store_true", help="only the --model one")
+    ap.add_argument("--full-eval", action="store_true", help="int8 perplexity cost on the whole test split")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores; other "
-          "processes on the machine slow every figure below)")
-    bw = bandwidth()
-    print(f"memory bandwidth (256 MiB tensor copy, read + write): {bw / 1e9:.1f} GB/s")
-    print("2048x512 matrix-vector product, median per call:")
-    for k, v in matvec_choice().items():
-        print(f"  {k:40} {v * 1e6:8.1f} us" if isinstance(v, float) else f"  {k:40} {v}")
+          "processes on the machine slow the wall-clock figures below)")
+    bw, copy = bandwidth()
+    print(f"memory bandwidth, one thread: read {bw / 1e9:.1f} GB/s (sum of 256 MiB), copy {copy / 1e9:.1f} GB/s "
+          "(read + write); bounds below use the read figure")
     if not args.skip_lakhnes:
-        report("LakhNES size, random weights", TransformerXL(LAKHNES).eval(), args, bw)
-    if args.model:
+        report("LakhNES size, random weights", TransformerXL(LAKHNES).eval(),
+               argparse.Namespace(**{**vars(args), "mem_len": args.mem_len or 512}), bw)
+    model_dir = args.model or ("models/default" if (ROOT / "models/default/model.safetensors").exists() else None)
+    if model_dir:
         from livechip.model.checkpoint import load_model
-        report(args.model, load_model(args.model).eval(), args, bw)
+        model = load_model(model_dir).eval()
+        q = report(model_dir, model, args, bw)
+        perplexity_cost(model, q, args.full_eval)
     print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -47,6 +47,7 @@ def test_every_step_matches_the_plain_path_as_the_window_slides(name, regime):
     tokens = torch.randint(0, 631, (2, 40))
     want = plain(model, tokens, M)
     model.setup_cache(batch_size=2, max_rollback=3, mem_len=M)   # ring of 9 slots, wrapped 4 times
+    assert model.cache.numba          # one-token steps run in the numba kernels (livechip.model.kernels)
     got = torch.cat([lp(model.step(tokens[:, p:p + 1])) for p in range(40)], 1)
     torch.testing.assert_close(got, want, atol=r["tol"], rtol=0)
     # the same tokens fed in uneven chunks (one call each), after a reset

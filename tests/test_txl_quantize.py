@@ -3,7 +3,7 @@ whose cached step and rollback work as the float32 one's do."""
 
 import torch
 
-from livechip.model.quantize import quantize_int8
+from livechip.model.quantize import Int8Linear, quantize_int8
 from tests.txl_helpers import random_model
 
 torch.set_num_threads(1)
@@ -13,7 +13,8 @@ def test_int8_copy_is_close_to_float32_and_leaves_the_original_alone():
     model = random_model(seed=7, noise=0.15, d_model=64, n_head=4, d_head=16, d_inner=128)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     q = quantize_int8(model)
-    assert type(q.layers[0].attn.wqkv).__module__.startswith("torch.ao.nn.quantized")
+    assert isinstance(q.layers[0].attn.wqkv, Int8Linear) and q.layers[0].attn.wqkv.weight.dtype == torch.int8
+    assert isinstance(q.output, Int8Linear) and q.tok_emb.weight.dtype == torch.float32   # tied: embedding kept
     assert isinstance(model.layers[0].attn.wqkv, torch.nn.Linear)          # the original is untouched
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
@@ -37,3 +38,18 @@ def test_int8_rollback_restores_the_same_state():
     q.rollback(11)
     again = q.step(a[:, 11:12])       # one token at a time in both runs: the same int8 arithmetic
     torch.testing.assert_close(again, first[-1], atol=1e-6, rtol=0)
+
+
+def test_int8_cached_step_matches_the_int8_plain_path():
+    """Weight-only int8 keeps activations in float32, so the cached step (numba kernels), multi-token steps
+    and the plain path (segment forward with dequantized weights) are the same arithmetic."""
+    from tests.test_txl_cache import plain
+    q = quantize_int8(random_model(seed=9, noise=0.15, pre_lnorm=True, d_embed=12, tie_weight=False))
+    tokens = torch.randint(0, 631, (1, 30))
+    want = plain(q, tokens, 6)
+    q.setup_cache(max_rollback=4, mem_len=6)
+    got = torch.cat([q.step(tokens[:, p:p + 1]) for p in range(30)], 1).log_softmax(-1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    q.reset_cache()
+    got = torch.cat([q.step(tokens[:, a:a + 3]) for a in range(0, 30, 3)], 1).log_softmax(-1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)

@@ -1,31 +1,52 @@
 """Optional int8 form of a TransformerXL, for faster generation on CPU. The network code knows nothing of it.
 
-Every nn.Linear (attention projections, feed-forward, output layer) becomes a dynamically quantized one: int8
-weights with one scale per output channel, the activation row quantized on the fly (fbgemm kernels). Embedding,
-LayerNorm, biases, the cache and the attention arithmetic stay float32. A step reads about a quarter of the
-weight bytes, which is what limits a batch-1 step on CPU.
+Every nn.Linear (attention projections, feed-forward, output layer) becomes an `Int8Linear`: int8 weights with
+one float32 scale per output row (symmetric, scale = max |w| / 127), activations left in float32 (weight-only
+quantization). A batch-1 step is limited by the bytes it streams, and this reads a quarter of the float32
+weight bytes; the cached step's numba kernels convert each weight as they go (livechip.model.kernels), and the
+segment forward (training, evaluation) multiplies by the dequantized weight. Embedding, LayerNorm, biases, the
+cache and the attention arithmetic stay float32.
 
-Weight-only int8 (int8 weights dequantized inside a float matmul, `torch._weight_int8pack_mm`) was measured
-slower than float32 on this kind of CPU (no native kernel for it), so it is not offered; see
-`bench/bench_inference.py`.
+Weight-only rather than dynamic quantization (fbgemm, which also rounds the activations to int8): it is more
+exact, and per call the numba loop beats fbgemm's at batch 1 on this CPU; `torch._weight_int8pack_mm` has no
+fast kernel here. See `bench/bench_inference.py`.
 """
 
 import copy
-import warnings
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from livechip.model.txl import TransformerXL
 
 
+class Int8Linear(nn.Module):
+    """y = x @ (weight * scale[:, None]).T + bias, weight int8 [out, in], scale float32 [out]."""
+
+    def __init__(self, lin: nn.Linear):
+        super().__init__()
+        w = lin.weight.detach().float()
+        scale = w.abs().amax(1).clamp(min=1e-12) / 127
+        self.register_buffer("weight", (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale)
+        self.register_buffer("bias", None if lin.bias is None else lin.bias.detach().float().clone())
+        self.in_features, self.out_features = lin.in_features, lin.out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight.to(x.dtype) * self.scale.to(x.dtype)[:, None], self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only"
+
+
 def quantize_int8(model: TransformerXL) -> TransformerXL:
-    """A copy of `model` (eval mode) with int8 linear layers; call setup_cache on the copy before stepping."""
+    """A copy of `model` (eval mode, float32) with int8 linear layers; call setup_cache on the copy."""
     model = copy.copy(model)
     model.cache = None                      # never deep-copy a cache
-    model = copy.deepcopy(model).eval()
-    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-    with warnings.catch_warnings():         # torch marks eager-mode quantization deprecated; it still works
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear: qconfig}, dtype=torch.qint8,
-                                                      inplace=True)
+    model = copy.deepcopy(model).float().eval()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(parent, name, Int8Linear(child))
+    return model

@@ -12,17 +12,21 @@ Two ways to run it:
   of the last `mem_len + max_rollback` positions in preallocated buffers, and the relative-position keys are
   computed once per distance. A step therefore costs one token's projections plus attention over the cache, and
   gives what LakhNES's token-at-a-time sampler gives: token p attends to itself and the `mem_len` positions
-  before it (`mem_len - 1` with same_length). Rolling back moves a write index; nothing is copied.
+  before it (`mem_len - 1` with same_length). Rolling back moves a write index; nothing is copied. On the CPU
+  (float32, float64, or int8 weights from quantize.py) a one-token step runs in numba kernels, one call per
+  layer (livechip.model.kernels); several tokens at once, or another device, take the torch path (`attend`).
 """
 
 import math
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from livechip.errors import CheckpointError
+from livechip.model import kernels
 
 
 @dataclass
@@ -70,6 +74,14 @@ def distances(cfg: TXLConfig, n: int) -> Tensor:
     return d.clamp(max=cfg.clamp_len) if cfg.clamp_len > 0 else d
 
 
+def rel_shift(x: Tensor) -> Tensor:
+    """x [..., T, K] scored by distance, column c for distance K-1-c, the T queries being the last T of the K
+    positions; returns the scores by key: out[i, j] = x[i, j + T-1-i], the distance of query i to key j. Entries
+    for keys after their query (j > K-T+i) are left over from the next row: mask them. One padded copy."""
+    *lead, T, K = x.shape
+    return F.pad(x, (1, 0)).view(*lead, K + 1, T)[..., 1:, :].reshape(*lead, T, K)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: TXLConfig):
         super().__init__()
@@ -81,16 +93,15 @@ class Attention(nn.Module):
         self.dropatt = nn.Dropout(cfg.dropatt)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, h: Tensor, n_q: int, rk: Tensor, dist: Tensor, mask: Tensor, r_w_bias, r_r_bias) -> Tensor:
+    def forward(self, h: Tensor, n_q: int, rk: Tensor, mask: Tensor, r_w_bias, r_r_bias) -> Tensor:
         """h [B, K, d] memory + segment (normed if pre-LN); the last n_q rows are the queries.
-        rk [H, K, Dh]: positional keys for distances 0..K-1; dist [n_q, K] query-key distance; mask True = hidden."""
+        rk [H, K, Dh]: positional keys for distances K-1..0; mask [n_q, K] True = hidden."""
         B, K, _ = h.shape
         H, Dh = self.n_head, self.d_head
         q, k, v = self.wqkv(h).view(B, K, 3, H, Dh).permute(2, 0, 3, 1, 4)   # each [B, H, K, Dh]
         q = q[:, :, K - n_q:]
         ac = (q + r_w_bias[:, None]) @ k.transpose(-1, -2)                     # [B, H, n_q, K] by key
-        bd = (q + r_r_bias[:, None]) @ rk.transpose(-1, -2)                    # [B, H, n_q, K] by distance
-        bd = bd.gather(-1, dist.clamp(0, K - 1).expand(B, H, n_q, K))          # ... now by key
+        bd = rel_shift((q + r_r_bias[:, None]) @ rk.transpose(-1, -2))         # [B, H, n_q, K] by key
         score = ((ac + bd) * self.scale).masked_fill(mask, float("-inf"))
         p = self.dropatt(score.softmax(-1))
         y = (p @ v).transpose(1, 2).reshape(B, n_q, H * Dh)
@@ -117,11 +128,11 @@ class Block(nn.Module):
         self.ff = FeedForward(cfg)
         self.ff_norm = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x, mem, rk, dist, mask, r_w_bias, r_r_bias):
+    def forward(self, x, mem, rk, mask, r_w_bias, r_r_bias):
         h = torch.cat([mem, x], 1) if mem is not None else x
         if self.pre_lnorm:        # pre-LN normalizes memory and segment alike before the projections
             h = self.attn_norm(h)
-        return self.finish(x, self.attn(h, x.size(1), rk, dist, mask, r_w_bias, r_r_bias))
+        return self.finish(x, self.attn(h, x.size(1), rk, mask, r_w_bias, r_r_bias))
 
     def finish(self, x, y):
         """The rest of the block after attention output y: residuals, LayerNorms and feed-forward."""
@@ -191,12 +202,12 @@ class TransformerXL(nn.Module):
         mask = dist < 0
         if cfg.same_length:
             mask = mask | (dist >= mem_len)
-        pos = self.drop(sinusoid(distances(cfg, K), cfg.d_model).to(self.r_w_bias))
+        pos = self.drop(sinusoid(distances(cfg, K).flip(0), cfg.d_model).to(self.r_w_bias))   # K-1..0
         x = self.drop(self.embed(tokens))
         hids = [x]
         for i, layer in enumerate(self.layers):
             rk = layer.attn.wr(pos).view(K, cfg.n_head, cfg.d_head).transpose(0, 1)
-            x = layer(x, mems[i] if mems else None, rk, dist, mask, self.r_w_bias, self.r_r_bias)
+            x = layer(x, mems[i] if mems else None, rk, mask, self.r_w_bias, self.r_r_bias)
             hids.append(x)
         logits = self.head(self.drop(x))
         new_mems = None
@@ -247,8 +258,8 @@ class TransformerXL(nn.Module):
             return torch.cat([self.step(tokens[:, i:i + c.max_rollback])
                               for i in range(0, n, c.max_rollback)], 1)
         with torch.no_grad():
-            if n == 1:
-                logits = self.head(c.step1(self, self.embed(tokens[:, 0])))[:, None]
+            if n == 1 and c.numba:
+                logits = c.step1(self, tokens[:, 0])[:, None]
             else:
                 x = self.embed(tokens)
                 for layer, kv, rr in zip(self.layers, c.kv, c.rr):
@@ -350,6 +361,7 @@ class Cache:
             self.rr = [layer.attn.wr(pos).view(mem_len + 1, cfg.n_head, cfg.d_head).transpose(0, 1).contiguous()
                        for layer in model.layers]
             self.bias = torch.stack([model.r_w_bias, model.r_r_bias]) * self.scale   # [2, H, Dh]
+        self.numba = self._numba_args(model)
 
     def write(self, kv: Tensor, new: Tensor):
         """Store new [2, B * H, n, Dh] at positions pos..pos+n-1 (both copies)."""
@@ -360,26 +372,42 @@ class Cache:
         if m < n:
             kv[:, :, :n - m] = new[:, :, m:]
 
-    def step1(self, model: TransformerXL, x: Tensor) -> Tensor:
-        """The hot path: one new position x [B, d] through every layer; returns the last hidden state [B, d]."""
-        B, H, Dh, C, M = self.B, self.H, self.Dh, self.C, self.mem_len
-        p = self.pos
+    def step1(self, model: TransformerXL, tokens: Tensor) -> Tensor:
+        """The hot path: one new position per stream (tokens [B]) through every layer, in the numba kernels;
+        returns the logits [B, V]."""
+        C, p = self.C, self.pos
         a = max(0, p - self.span)                  # oldest visible position
-        W, s, j = p + 1 - a, a % C, p % C
-        for layer, kv, rr in zip(model.layers, self.kv, self.rr):
-            attn = layer.attn
-            h = layer.attn_norm(x) if layer.pre_lnorm else x
-            qkv = attn.wqkv(h).view(B, 3, H, Dh)
-            new = qkv[:, 1:].transpose(0, 1).reshape(2, B * H, Dh)
-            kv[:, :, j] = new
-            kv[:, :, j + C] = new
-            q = qkv[:, :1] * self.scale + self.bias                                  # [B, 2, H, Dh]
-            ac = torch.bmm(q[:, 0].reshape(B * H, 1, Dh), kv[0, :, s:s + W].transpose(1, 2))  # [BH, 1, W]
-            bd = torch.bmm(q[:, 1].transpose(0, 1), rr[:, M + 1 - W:].transpose(1, 2))  # [H, B, W]
-            prob = (ac.view(B, H, W) + bd.transpose(0, 1)).softmax(-1)
-            y = attn.wo(torch.bmm(prob.view(B * H, 1, W), kv[1, :, s:s + W]).view(B, H * Dh))
-            x = layer.finish(x, y)
+        x = model.embed(tokens).contiguous()
+        xn = x.numpy()
+        for args in self.fast:
+            kernels.block(xn, *args, p % C, C, a % C, p + 1 - a, *self.scratch)
+        for lin in self.head:
+            out = torch.empty(x.size(0), lin[0].shape[0], dtype=x.dtype)
+            kernels.linear(*lin, xn, out.numpy())
+            x, xn = out, out.numpy()
         return x
+
+    def _numba_args(self, model: TransformerXL) -> bool:
+        """Numpy views, for kernels.block, of each layer's weights and cache (`fast`), of the output layers
+        (`head`) and scratch rows; False where the kernels do not apply (not on the CPU, not float32/64)."""
+        w = model.r_w_bias
+        if w.device.type != "cpu" or w.dtype not in (torch.float32, torch.float64):
+            return False
+        one = np.float32 if w.dtype == torch.float32 else np.float64
+        self.fast = []
+        for layer, kv, rr in zip(model.layers, self.kv, self.rr):
+            at, ln1, ff, ln2 = layer.attn, layer.attn_norm, layer.ff, layer.ff_norm
+            self.fast.append((layer.pre_lnorm, one(ln1.eps), *_np(ln1.weight, ln1.bias),
+                              *_np_linear(at.wqkv, one)[:2], *_np_linear(at.wo, one)[:2],
+                              *_np(ln2.weight, ln2.bias), *_np_linear(ff.w1, one), *_np_linear(ff.w2, one),
+                              *_np(self.bias), one(self.scale), *_np(kv, rr)))
+        self.head = [_np_linear(lin, one) for lin in (model.out_proj, model.output) if lin is not None]
+        cfg = model.cfg
+        HD = cfg.n_head * cfg.d_head
+        rows = (cfg.d_model, 3 * HD, HD, cfg.d_model, cfg.d_inner)     # h, qkv, y, a, f; score, qw, qr
+        self.scratch = ([np.zeros((self.B, n), one) for n in rows]
+                        + [np.zeros(n, one) for n in (self.mem_len + 1, cfg.d_head, cfg.d_head)])
+        return True
 
     def attend(self, attn: Attention, h: Tensor, kv: Tensor, rr: Tensor, r_w_bias, r_r_bias):
         """Attention output [B, n, d] of n new positions h [B, n, d] (already normed if pre-LN); writes their
@@ -401,3 +429,17 @@ class Cache:
         score = ((ac + bd) * self.scale).masked_fill(mask, float("-inf"))
         y = (score.softmax(-1) @ vw).transpose(1, 2).reshape(B, n, H * Dh)
         return attn.wo(y)
+
+
+def _np(*ts: Tensor) -> list[np.ndarray]:
+    """Numpy views (no copies) of tensors."""
+    return [t.detach().contiguous().numpy() for t in ts]
+
+
+def _np_linear(lin: nn.Module, one) -> tuple:
+    """(weight, scale per output row, bias or empty) of a Linear, float or int8 (quantize.Int8Linear)."""
+    w = lin.weight.detach()
+    scale = getattr(lin, "scale", None)
+    scale = np.ones(w.size(0), one) if scale is None else scale.numpy().astype(one)
+    bias = np.zeros(0, one) if lin.bias is None else lin.bias.detach().numpy()
+    return w.contiguous().numpy(), scale, bias

@@ -1,0 +1,140 @@
+"""The cached one-token step of the Transformer-XL as numba kernels (CPU, float32 or float64, int8 weights).
+
+At batch 1 a step is a chain of matrix-vector products: its speed is the speed at which the weights, keys,
+values and positional keys stream from memory. In torch, dispatch dominates a small model's step and MKL's
+matrix-vector kernel reached about two thirds of the read bandwidth for the tall matrices here; these loops
+reach it for every shape, and `block` runs a whole layer in one call (without the GIL). Weights are read in place, in nn.Linear's
+layout [out, in] (one contiguous row per output), so nothing is copied: an int8 weight comes with one scale per
+output row, a float weight with a row of ones.
+
+The arithmetic is the one of `txl.Block` and `txl.Cache.attend`; only the order of the additions differs
+(fastmath lets the dot products use several accumulators).
+"""
+
+import numpy as np
+from numba import njit
+
+JIT = dict(fastmath=True, cache=True, boundscheck=False, nogil=True)
+
+
+@njit(**JIT)
+def matvec(w, scale, x, out):
+    """out[b] = (w @ x[b]) * scale for x [B, in], w [out, in] (float, or int8 with its per-row scale).
+
+    One weight row at a time, as one sequential stream. (Four rows at once, four sums sharing each load of x,
+    ran twice as fast on matrices that fit in the cache and slower on the real layers' weights, which stream
+    from memory.)"""
+    n, k = w.shape
+    f = x.dtype.type
+    for i in range(n):
+        for b in range(x.shape[0]):
+            acc = x[b, 0] - x[b, 0]
+            for j in range(k):
+                acc += f(w[i, j]) * x[b, j]
+            out[b, i] = acc * scale[i]
+
+
+@njit(**JIT)
+def layer_norm(x, w, b, eps, out):
+    """out[r] = LayerNorm(x[r]) for every row r (biased variance, as nn.LayerNorm)."""
+    d = x.shape[1]
+    for r in range(x.shape[0]):
+        mean = x[r].sum() / d
+        var = x[r, 0] - x[r, 0]
+        for j in range(d):
+            var += (x[r, j] - mean) ** 2
+        inv = 1 / np.sqrt(var / d + eps)
+        for j in range(d):
+            out[r, j] = (x[r, j] - mean) * inv * w[j] + b[j]
+
+
+@njit(**JIT)
+def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1, b1, w2, s2, b2, bias, scale,
+          kv, rr, j, C, s, W, h, qkv, y, a, f, score, qw, qr):
+    """One layer for one new position of B streams, x [B, d] updated in place.
+
+    Writes the position's keys and values at slots j and j + C of kv [2, B * H, 2C, Dh] and attends over the W
+    slots s..s+W-1 (the last one is the new position); rr [H, mem_len + 1, Dh] holds the positional keys by
+    distance mem_len - i, bias [2, H, Dh] the r_w/r_r biases times `scale`. h, qkv, y, a, f, score, qw, qr:
+    scratch."""
+    B = x.shape[0]
+    H, M1, Dh = rr.shape
+    HD = H * Dh
+    if pre_lnorm:
+        layer_norm(x, ln1w, ln1b, eps, h)
+        matvec(wqkv, sqkv, h, qkv)
+    else:
+        matvec(wqkv, sqkv, x, qkv)
+    off = M1 - W                                   # rr's row for the oldest visible key
+    for b in range(B):
+        for hd in range(H):
+            n = b * H + hd
+            kv[0, n, j] = kv[0, n, j + C] = qkv[b, HD + hd * Dh:HD + (hd + 1) * Dh]
+            kv[1, n, j] = kv[1, n, j + C] = qkv[b, 2 * HD + hd * Dh:2 * HD + (hd + 1) * Dh]
+            q = qkv[b, hd * Dh:(hd + 1) * Dh]
+            for d in range(Dh):
+                qw[d] = q[d] * scale + bias[0, hd, d]
+                qr[d] = q[d] * scale + bias[1, hd, d]
+            top = -np.inf
+            for t in range(W):                     # score[t] = qw . key + qr . positional key
+                k, r = kv[0, n, s + t], rr[hd, off + t]
+                acc = qw[0] - qw[0]
+                for d in range(Dh):
+                    acc += qw[d] * k[d] + qr[d] * r[d]
+                score[t] = acc
+                top = max(top, acc)
+            total = qw[0] - qw[0]
+            for t in range(W):
+                score[t] = np.exp(score[t] - top)
+                total += score[t]
+            out = y[b, hd * Dh:(hd + 1) * Dh]
+            out[:] = 0
+            for t in range(W):
+                v = kv[1, n, s + t]
+                p = score[t] / total
+                for d in range(Dh):
+                    out[d] += p * v[d]
+    matvec(wo, so, y, a)
+    d_model = x.shape[1]
+    if pre_lnorm:
+        for b in range(B):
+            for i in range(d_model):
+                x[b, i] += a[b, i]
+        layer_norm(x, ln2w, ln2b, eps, h)
+        feed_forward(h, w1, s1, b1, w2, s2, b2, f, a)
+        for b in range(B):
+            for i in range(d_model):
+                x[b, i] += a[b, i]
+    else:
+        for b in range(B):
+            for i in range(d_model):
+                h[b, i] = x[b, i] + a[b, i]
+        layer_norm(h, ln1w, ln1b, eps, x)
+        feed_forward(x, w1, s1, b1, w2, s2, b2, f, a)
+        for b in range(B):
+            for i in range(d_model):
+                h[b, i] = x[b, i] + a[b, i]
+        layer_norm(h, ln2w, ln2b, eps, x)
+
+
+@njit(**JIT)
+def feed_forward(x, w1, s1, b1, w2, s2, b2, f, out):
+    """out = w2 relu(w1 x + b1) + b2, rowwise."""
+    matvec(w1, s1, x, f)
+    for b in range(f.shape[0]):
+        for i in range(f.shape[1]):
+            f[b, i] = max(f[b, i] + b1[i], 0)
+    matvec(w2, s2, f, out)
+    for b in range(out.shape[0]):
+        for i in range(out.shape[1]):
+            out[b, i] += b2[i]
+
+
+@njit(**JIT)
+def linear(w, scale, bias, x, out):
+    """out = x @ (w * scale).T + bias (bias may be empty: none)."""
+    matvec(w, scale, x, out)
+    if bias.size:
+        for b in range(out.shape[0]):
+            for i in range(out.shape[1]):
+                out[b, i] += bias[i]
