@@ -27,12 +27,245 @@ def _add_file_commands(sub):
     p = sub.add_parser("convert", help="convert between .tx1.txt(.gz), NES-MDB .mid and DAW .mid")
     p.add_argument("input", help="input file (.tx1.txt, .tx1.txt.gz, .mid)")
     p.add_argument("-o", "--output", required=True, help="output file; its extension picks the format")
+    p.add_argument("--midi", choices=("daw", "nesmdb"), help="MIDI output layout: daw (P1, P2, TR, NO on "
+                   "channels 1-4; the default) or nesmdb (also chosen by a name ending in .nesmdb.mid)")
+    _add_map_options(p)
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("info", help="duration, events per voice, note ranges and density of a file")
     p.add_argument("input", nargs="+")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_map_options(p)
     p.set_defaults(func=_info)
+
+
+def _add_map_options(p):
+    p.add_argument("--channels", metavar="MAP", help="MIDI in: channel to voice, e.g. 1=P1,2=P2,3=TR,10=NO "
+                   "(default 1=P1,2=P2,3=TR,4=NO,10=NO; other channels are left out)")
+    p.add_argument("--drum-map", metavar="MAP", help="noise value to drum note, e.g. 1=35,9=38,16=42, or a "
+                   ".json file; used for MIDI out and, inverted, for MIDI in (default: General MIDI drums)")
+
+
+# --- generate (offline generation) ----------------------------------------------------------
+
+def _generate(args):
+    from livechip import generate
+    return generate.generate_command(args)
+
+
+def _add_generate_commands(sub):
+    p = sub.add_parser("generate", help="write new music: free, continuing a file, or around kept voices",
+                       description="Generate music offline (as fast as the model runs) and write it as .tx1.txt "
+                                   "or .mid. Ctrl-C stops and writes what exists so far.")
+    p.add_argument("-o", "--output", required=True, help="output file: .tx1.txt or .mid (DAW MIDI)")
+    p.add_argument("--model", metavar="DIR", help="model folder (model.safetensors + config.json); "
+                                                  "default: models/default")
+    n = p.add_mutually_exclusive_group()
+    n.add_argument("--seconds", type=float, help="seconds of new music (default 30, or the rhythm's length)")
+    n.add_argument("--events", type=int, help="number of new note events instead")
+    p.add_argument("--temperature", type=float, default=0.95, help="0 = greedy (default 0.95)")
+    p.add_argument("--top-k", type=int, default=32, help="keep the k most probable tokens, 0 = all (default 32)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass, 1 = off (default 1.0)")
+    p.add_argument("--seed", type=int, help="random seed, for a reproducible result")
+    p.add_argument("--prime", metavar="FILE", help="continue this .mid or .tx1.txt file (output starts with it)")
+    p.add_argument("--rhythm", metavar="FILE", help="keep voices of this file and let the model write the others")
+    p.add_argument("--keep", metavar="VOICES", help="voices of --rhythm to keep, e.g. NO or TR,NO")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_generate)
+
+
+# --- apu (rendering) -------------------------------------------------------------------------
+
+def _render(args):
+    from livechip.apu import render
+    return render.render_command(args)
+
+
+def _add_apu_commands(sub):
+    p = sub.add_parser("render", help="render .tx1.txt, .mid or .vgm to a WAV file through the NES APU")
+    p.add_argument("input", help="input file (.tx1.txt, .tx1.txt.gz, .mid, .vgm, .vgz)")
+    p.add_argument("-o", "--output", required=True, help="output .wav (16-bit mono)")
+    p.add_argument("--rate", type=int, default=44100, choices=(44100, 48000), help="sample rate (default 44100)")
+    p.add_argument("--timbre", "--preset", dest="timbre", metavar="NAME|FILE",
+                   help="timbres for scores: a preset (default, lakhnes) or a .toml/.json file of P1/P2/TR/NO tables")
+    p.add_argument("--vgm", metavar="OUT.vgm", help="also write the register log as a VGM file")
+    p.add_argument("--no-filter", action="store_true",
+                   help="leave out the console's output filters (raw mixer output, as VGMPlay renders)")
+    p.add_argument("--ignore-other-chips", action="store_true",
+                   help="VGM input: play only the 2A03 part of logs that also use FDS or another chip")
+    p.set_defaults(func=_render)
+
+
+# --- checkpoint (LakhNES import, evaluation) -------------------------------------------------
+
+def _import_lakhnes(args):
+    from livechip.model import checkpoint
+    return checkpoint.import_command(args)
+
+
+def _eval(args):
+    from livechip.model import evaluate
+    return evaluate.eval_command(args)
+
+
+def _add_checkpoint_commands(sub):
+    p = sub.add_parser("import-lakhnes", help="convert a LakhNES model.pt into a livechip model folder",
+                       description="Read a LakhNES checkpoint (model.pt as its train.py wrote it, any torch "
+                                   "container) without running code from it, and write model.safetensors, "
+                                   "config.json and README.md into DIR.")
+    p.add_argument("src", metavar="SRC", help="LakhNES model.pt, or the folder holding it")
+    p.add_argument("-o", "--output", metavar="DIR", required=True, help="model folder to write")
+    p.set_defaults(func=_import_lakhnes)
+
+    p = sub.add_parser("eval", help="mean NLL per event and perplexity of a model on TX1 files",
+                       description="Evaluate a model on .tx1.txt(.gz) files exactly as LakhNES's model/eval.py "
+                                   "does (defaults: the paper's settings), or on every token with --all-tokens.")
+    p.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS", help=".tx1.txt(.gz) files or folders of them")
+    p.add_argument("--model", metavar="DIR", required=True, help="model folder (model.safetensors + config.json)")
+    p.add_argument("--batch-size", type=int, default=10, help="parallel streams (default 10)")
+    p.add_argument("--tgt-len", type=int, default=128, help="tokens scored per segment (default 128)")
+    p.add_argument("--mem-len", type=int, default=896, help="memory length in tokens (default 896)")
+    p.add_argument("--all-tokens", action="store_true",
+                   help="score every token: keep short songs and the last incomplete batch")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_eval)
+
+
+# --- play (the live instrument) -------------------------------------------------------------
+
+def _play(args):
+    from livechip import play
+    return play.play_command(args)
+
+
+def _devices(args):
+    from livechip import play
+    return play.devices_command(args)
+
+
+def _add_play_commands(sub):
+    p = sub.add_parser("play", help="play live: the model streams music to the APU and the `livechip` MIDI port",
+                       description="Start the instrument: the model generates ahead of the clock, the NES APU "
+                                   "plays it on the audio device and the notes go out on the virtual MIDI port "
+                                   "`livechip` (channels 1-4 = P1, P2, TR, NO). Missing parts (no sound card, no "
+                                   "MIDI system) are reported in one line each and the rest keeps running. "
+                                   "Ctrl-C (or SIGTERM) stops with every note released.")
+    p.add_argument("--model", metavar="DIR", help="model folder (default: models/default)")
+    p.add_argument("--no-tui", action="store_true", help="no terminal UI, log lines only")
+    p.add_argument("--preset", metavar="NAME|PATH", help="start from a preset (presets/NAME.toml or a .toml file)")
+    p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds (default 127.0.0.1)")
+    p.add_argument("--osc-port", type=int, default=9000, help="OSC port (default 9000; 0 picks a free one)")
+    p.add_argument("--no-osc", action="store_true", help="no OSC server")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
+    p.add_argument("--record", metavar="DIR", help="record the session into DIR on exit (.mid, .tx1.txt, .wav, .vgm)")
+    p.add_argument("--seed", type=int, help="random seed for the model's choices")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default 0.95)")
+    p.add_argument("--horizon", type=float, metavar="SECONDS",
+                   help="how far ahead of now the model keeps the music generated")
+    p.add_argument("--audio-device", metavar="NAME|INDEX", help="audio output (see `livechip devices`)")
+    p.add_argument("--block-size", type=int, metavar="FRAMES", help="audio block size (default: the device's)")
+    p.add_argument("--rate", type=int, metavar="HZ", help="sample rate (default: the device's, 48000 without one)")
+    p.add_argument("--no-audio", action="store_true", help="no audio device: render for the recording only")
+    p.add_argument("--no-midi", action="store_true", help="no MIDI out")
+    p.add_argument("--midi-port", metavar="NAME", help="send to this existing MIDI port instead of a virtual one")
+    p.add_argument("--worker", choices=("process", "thread"), default="process",
+                   help="run the model in its own process (default) or in the engine's thread")
+    p.set_defaults(func=_play)
+
+    p = sub.add_parser("devices", help="list audio outputs and MIDI ports")
+    p.set_defaults(func=_devices)
+
+
+# --- train (training, fine-tuning, MIDI adaptation) -----------------------------------------
+
+def _train(args):
+    from livechip.model import train
+    return train.train_command(args)
+
+
+def _adapt(args):
+    from livechip import adapt
+    return adapt.adapt_command(args)
+
+
+def _add_train_commands(sub):
+    # Defaults left as None fall back to livechip.model.train.TrainConfig (named in each help text).
+    p = sub.add_parser("train", help="train or fine-tune a Transformer-XL on .tx1.txt(.gz) / NES-MDB .mid files",
+                       description="Transformer-XL training over segments with memory, with the LakhNES "
+                                   "augmentations; keeps the best model by validation perplexity in OUT/best "
+                                   "and the latest state in OUT/last (for --resume).")
+    p.add_argument("data", help="folder of .tx1.txt(.gz) or NES-MDB .mid files; with train/ and valid/ "
+                                "subfolders those are the splits")
+    p.add_argument("-o", "--out", default="runs/train", help="run folder (default runs/train)")
+    p.add_argument("--valid", metavar="DIR", help="validation folder (default DATA/valid, else 1 song in 20 of DATA)")
+    p.add_argument("--init", metavar="MODEL", help="fine-tune: start from this model folder (keeps its architecture)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (weights, optimizer, step)")
+    g = p.add_argument_group("model (a new one; ignored with --init and --resume)")
+    for name, default in (("n-layer", 4), ("n-head", 4), ("d-head", 64), ("d-model", 256), ("d-inner", 1024),
+                          ("tgt-len", 128), ("mem-len", 128)):
+        g.add_argument("--" + name, type=int, help=f"default {default}")
+    g.add_argument("--dropout", type=float, help="default 0.1")
+    g.add_argument("--dropatt", type=float, help="attention dropout, default 0")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, help="parallel streams, i.e. songs per step (default 32)")
+    g.add_argument("--max-steps", type=int, help="training steps (default 20000)")
+    g.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 5e-4)")
+    g.add_argument("--min-lr", type=float, help="learning rate at the end of the cosine decay (default 5e-5)")
+    g.add_argument("--warmup", type=int, help="linear warm-up steps (default 500)")
+    g.add_argument("--weight-decay", type=float, help="AdamW weight decay of matrices (default 0.01)")
+    g.add_argument("--grad-clip", type=float, help="clip the gradient norm at this (default 0.25)")
+    g.add_argument("--no-augment", dest="augment", action="store_false", default=None,
+                   help="train on the songs as they are (default: the LakhNES augmentations)")
+    g.add_argument("--shuffle", choices=("melodic", "pulses"),
+                   help="augmentation: permute the P1/P2/TR parts, or only swap P1 and P2 (default melodic)")
+    g.add_argument("--seed", type=int, help="random seed (default 0)")
+    g = p.add_argument_group("evaluation, checkpoints, hardware")
+    g.add_argument("--eval-every", type=int, help="steps between validations and checkpoints (default 500)")
+    g.add_argument("--eval-tokens", type=int, help="validation tokens scored each time, 0 = all (default 100000)")
+    g.add_argument("--max-minutes", type=float, help="stop and save after this many minutes (default: no limit)")
+    g.add_argument("--save-dtype", choices=("float32", "float16", "bfloat16"), help="weights in OUT/best (default float32)")
+    g.add_argument("--device", help="auto (default: cuda when there is one), cpu, cuda, cuda:1, ...")
+    g.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on GPU")
+    g.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    g.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None, help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("adapt", help="turn multi-instrument MIDI files into NES four-voice TX1 training data",
+                       description="The LakhNES transfer mapping: monophonic melodic instruments in NES range are "
+                                   "assigned to P1, P2 and TR in several random ways per song, a percussion part "
+                                   "goes to the noise voice.")
+    p.add_argument("input", help="folder of .mid files (searched recursively), or one file")
+    p.add_argument("-o", "--output", required=True, help="output folder for .tx1.txt.gz files")
+    p.add_argument("--per-song", type=int, default=16, help="at most this many voice assignments per song (default 16)")
+    p.add_argument("--noise", choices=("random", "gm"), default="random",
+                   help="drum note to noise value: a random map per assignment, as LakhNES (default), or "
+                        "General MIDI drums by sound (kick dark, hi-hat bright)")
+    p.add_argument("--min-seconds", type=float, default=5.0, help="skip songs shorter than this (default 5)")
+    p.add_argument("--max-seconds", type=float, default=600.0, help="skip songs longer than this (default 600)")
+    p.add_argument("--clip-seconds", type=float, default=180.0, help="cut each output at this length (default 180)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_adapt)
+
+
+# --- tui (the terminal UI) ------------------------------------------------------------------
+
+def _tui(args):
+    from livechip.tui import client
+    return client.tui_command(args)
+
+
+def _add_tui_commands(sub):
+    p = sub.add_parser("tui", help="the terminal UI of a livechip already playing (attached over OSC)",
+                       description="Watch and steer a running `livechip play` from another terminal or over "
+                                   "SSH: the four lanes, the figures and every key of the UI `livechip play` "
+                                   "shows, through its OSC port. Quitting (ctrl+q) detaches; the music goes on.")
+    p.add_argument("--connect", metavar="HOST:PORT", default="127.0.0.1:9000",
+                   help="where the instrument listens for OSC (default 127.0.0.1:9000)")
+    p.add_argument("--ascii", action="store_true", help="plain ASCII glyphs (for terminals without Unicode)")
+    p.set_defaults(func=_tui)
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -45,6 +278,12 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_file_commands(sub)
+    _add_generate_commands(sub)
+    _add_apu_commands(sub)
+    _add_checkpoint_commands(sub)
+    _add_play_commands(sub)
+    _add_train_commands(sub)
+    _add_tui_commands(sub)
     return parser
 
 

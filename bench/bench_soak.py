@@ -1,0 +1,178 @@
+"""Soak test of the live engine on a real JACK server (dummy driver): does the music keep time for minutes?
+
+Runs the engine in this process with audio and MIDI on a private jackd (dummy driver, 48 kHz, 256-frame
+periods by default), a test DAW client recording the `livechip` MIDI port, and prints:
+- xruns: the server's XRun reports and PortAudio's output-underflow flags;
+- the audio callback: how late it starts relative to its period (GIL waits show up here) and how long it runs;
+- MIDI out: send time minus scheduled time, p50/p99/max;
+- how far ahead of now the schedule stays (min/median);
+- CPU use of the engine process and the model process, and their memory at the start and the end.
+
+Prints figures, asserts nothing.
+
+    python3 bench/bench_soak.py                          # 10 minutes, default model, model in its own process
+    python3 bench/bench_soak.py --seconds 60 --worker thread
+    python3 bench/bench_soak.py --seconds 60 --busy      # plus a model stepping non-stop in this process
+"""
+
+import argparse
+import os
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.jack_helpers import JackServer, MidiRecorder  # noqa: E402
+
+
+def pct(xs, qs=(50, 99, 100)):
+    xs = np.asarray(xs, dtype=np.float64)
+    if not len(xs):
+        return "n/a"
+    return " / ".join(f"{np.percentile(xs, q) * 1000:.3f}" for q in qs)
+
+
+def proc_stat(pid):
+    """(cpu seconds, resident MB) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        return cpu, rss
+    except (OSError, IndexError, ValueError):
+        return float("nan"), float("nan")
+
+
+class Drain:
+    """Collects the newest entries of a ring of figures (`read()` returns them oldest first, `count()` counts
+    every entry ever written) into one list, so minutes of figures survive a ring of seconds."""
+
+    def __init__(self, read, count):
+        self.read, self.count, self.seen, self.out = read, count, 0, []
+
+    def __call__(self):
+        vals = self.read()
+        n = self.count()
+        new = min(n - self.seen, len(vals))
+        if new > 0:
+            self.out.append(vals[len(vals) - new:])
+        self.seen = n
+
+    def all(self):
+        return np.concatenate(self.out) if self.out else np.zeros(0)
+
+
+def busy_load(model, stop):
+    """A second model stepping non-stop in this process: the worst case for the GIL."""
+    import torch
+
+    from livechip.engine.stream import Stream
+    s = Stream(model, max_rollback=64)
+    with torch.inference_mode():
+        while not stop.is_set():
+            s.generate_until(s.frontier + 10**9, max_tokens=32)
+            s.prime(())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=600.0)
+    ap.add_argument("--model", default=str(ROOT / "models" / "default"))
+    ap.add_argument("--worker", choices=("process", "thread"), default="process")
+    ap.add_argument("--period", type=int, default=256)
+    ap.add_argument("--rate", type=int, default=48000)
+    ap.add_argument("--horizon", type=float, default=None)
+    ap.add_argument("--busy", action="store_true", help="also step a model non-stop in this process")
+    ap.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (seconds)")
+    args = ap.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+
+    from livechip.control import Control
+    from livechip.engine.engine import DEFAULT_HORIZON, Engine, EngineConfig
+
+    def load_model(path):
+        import torch
+        torch.set_num_threads(1)
+        from livechip.generate import load_model
+        return load_model(path)
+
+    # in process mode this process never loads the model (as in `livechip play`)
+    model = load_model(args.model) if args.worker == "thread" else args.model
+    control = Control()
+    control.set("horizon", args.horizon or DEFAULT_HORIZON)
+    with JackServer(period=args.period, rate=args.rate) as jack:
+        daw = MidiRecorder()
+        engine = Engine(model, EngineConfig(horizon=control.get("horizon"), worker=args.worker), control,
+                        model_dir=args.model, log=lambda m: print(f"  {m}"))
+        engine.start()
+        jack.connect("livechip:livechip", daw.port)
+        stop = threading.Event()
+        if args.busy:
+            threading.Thread(target=busy_load, args=(load_model(args.model), stop), daemon=True).start()
+            time.sleep(2.0)
+        v, snd = engine.voice, engine.sender
+        cb = Drain(v.timing, lambda: v.blocks)
+        mid = Drain(snd.timing, lambda: snd.n)
+        time.sleep(1.0)
+        pid_w = engine.worker.proc.pid if engine.worker.kind == "process" else None
+        cpu0, rss0 = proc_stat(os.getpid())
+        wcpu0, wrss0 = proc_stat(pid_w) if pid_w else (0.0, 0.0)
+        xr0 = jack.xruns()
+        t0 = time.monotonic()
+        end = t0 + args.seconds
+        while time.monotonic() < end:
+            time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+            cb()
+            mid()
+        wall = time.monotonic() - t0
+        cpu1, rss1 = proc_stat(os.getpid())
+        wcpu1, wrss1 = proc_stat(pid_w) if pid_w else (0.0, 0.0)
+        stop.set()
+        status = engine.status()
+        lead = [a for t, a in engine.lead if t >= t0]
+        lead_t = [t for t, a in engine.lead if t >= t0]
+        engine.stop()
+        time.sleep(0.2)
+        daw.close()
+        xruns = jack.xruns() - xr0
+
+    t = cb.all().reshape(-1, 3)
+    entries, durs = t[:, 0], t[:, 1]
+    period = args.period / args.rate
+    # lateness: how much later than its period's start a callback began, against the earliest in each second
+    e = entries - t[:, 2] / args.rate
+    late = np.empty_like(e)
+    w = int(1.0 / period)
+    for i in range(0, len(e), w):
+        late[i:i + w] = e[i:i + w] - e[i:i + w].min()
+    errs = mid.all()
+    print(f"soak: {wall:.0f} s on JACK dummy {args.rate} Hz / {args.period} frames, model {args.model} "
+          f"({args.worker}{', busy model thread' if args.busy else ''}), horizon {control.get('horizon')} s")
+    print(f"xruns: {xruns} (server log), {engine.audio.xruns} (PortAudio underflow flags), "
+          f"{status['late']} events late for their block, {status['callback_errors']} callback errors")
+    print(f"audio callback start lateness p50/p99/max ms: {pct(late)}   duration p50/p99/max ms: {pct(durs)}"
+          f"   ({len(entries)} callbacks, period {period * 1000:.2f} ms)")
+    print(f"MIDI send time - scheduled time p50/p99/max ms: {pct(errs)}   ({len(errs)} events, "
+          f"{len(daw.messages)} messages received by the DAW client)")
+    if lead:
+        k = int(np.argmin(lead))
+        print(f"schedule ahead of now: min {min(lead):.3f} s (at {lead_t[k] - t0:.0f} s), "
+              f"median {float(np.median(lead)):.3f} s")
+    print(f"model restarts: {engine.restarts}; MIDI sender failure: {snd.failed}; engine failure: {engine.failed}")
+    print(f"model tokens: {status['tokens']} ({status['tokens'] / wall:.1f}/s)")
+    print(f"CPU: engine process {100 * (cpu1 - cpu0) / wall:.1f} %, model process "
+          f"{100 * (wcpu1 - wcpu0) / wall:.1f} % (of one core)")
+    print(f"memory (RSS): engine {rss0:.0f} -> {rss1:.0f} MB, model process {wrss0:.0f} -> {wrss1:.0f} MB; "
+          f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,739 @@
+"""The live engine: the model kept generating ahead of one clock, its events heard and sent just in time.
+
+    engine = Engine(model, EngineConfig(horizon=0.5), control=Control())
+    engine.start()          # audio (or a pacer), MIDI out, the model; prints one line per part it lacks
+    engine.run(10)          # seconds, or until stop() / a signal
+    engine.stop()           # all notes off, outputs closed
+    engine.save("take")     # take.mid, take.tx1.txt, take.wav, take.vgm
+
+Threads and processes (see the README's architecture section):
+- the audio callback (PortAudio's thread, or the pacer without a sound card) renders the APU from the
+  schedule ring: `livechip.io.audio.Voice.render`;
+- the MIDI sender thread sends the same ring's events at their times: `livechip.io.midi.Sender`;
+- the engine thread (here) moves the model's events into the ring, converting ticks to transport frames
+  once, with the tempo; it reads settings from `Control` between steps and never blocks the other two;
+- the model runs in its own process by default (`ProcessWorker`), or in the engine thread (`ThreadWorker`).
+
+Everything in the ring later than what the audio callback and the MIDI sender have taken is speculation and
+can be revoked (`merge`); what they have taken was heard, and stays.
+"""
+
+import dataclasses
+import gc
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from multiprocessing import shared_memory
+
+import numpy as np
+
+from livechip import events as ev
+from livechip.engine.clock import Clock, TempoMap, frames_to_ticks
+from livechip.engine.schedule import NEVER, Ring
+from livechip.errors import DeviceError, LivechipError
+
+VOICE_INDEX = {v: i for i, v in enumerate(ev.VOICES)}
+DEFAULT_HORIZON = 0.5   # seconds ahead of the clock; see the README's performance section for why
+RESTARTS = 3            # times a dead model process is restarted before the engine gives up
+RESPECULATE = 0.1       # seconds between two regenerations of the speculation for setting changes (a fader sweep)
+
+
+@dataclasses.dataclass
+class EngineConfig:
+    horizon: float = DEFAULT_HORIZON    # seconds of music kept generated ahead of now
+    rate: int | None = None             # output sample rate; None: the audio device's (48000 without one)
+    block: int | None = None            # audio block in frames; None: the device's choice (256 without one)
+    audio_device: object = None         # index or name; None: the default output
+    audio: bool = True                  # False: no sound card even if there is one (render for recording)
+    midi: bool = True
+    midi_port: str | None = None        # send to this existing port instead of a virtual `livechip` port
+    worker: str = "process"             # "process": the model in its own process; "thread": in the engine's
+    threads: int = 1                    # torch threads for the model
+    max_rollback: int = 2048            # tokens that can be revoked (the horizon, with a wide margin)
+    preroll: float = 10.0               # at most this many seconds to fill the horizon before the clock starts
+
+
+class Engine:
+    """One live instrument: model, clock, schedule, APU audio and MIDI out. Settings come from `control`.
+
+    `model`: a TransformerXL, or a model folder (then the model process loads it and this process never
+    imports torch)."""
+
+    def __init__(self, model, cfg=None, control=None, model_dir=None, log=None, primer=(), monitor=None):
+        self.model = model
+        self.model_dir = model_dir
+        self.cfg = cfg or EngineConfig()
+        self.control = control
+        self.monitor = monitor       # livechip.monitor.Monitor: what a viewer (the TUI) sees; fed by this thread
+        self.log = log or (lambda msg: print(f"livechip: {msg}", file=sys.stderr, flush=True))
+        self.primer = primer
+        self.ring = Ring(1 << 14)
+        self.rings = [self.ring]
+        self.scheduled = []          # (frame, tick, voice index, pitch) of every event in the ring, in ring order
+        self.lock = threading.Lock() # guards `scheduled` and worker calls between the engine thread and callers
+        self.audio = None
+        self.recorder = None
+        self.midi = None
+        self.sender = None
+        self.worker = None
+        self.running = False
+        self.failed = None
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = None
+        self._control_version = -1
+        self._settings = {}          # temperature, top_k, top_p, seed (plain data: it crosses to the model process)
+        self._masked = ()
+        self._muted = set()
+        self._volumes = {v: 1.0 for v in ev.VOICES}
+        self._horizon = self.cfg.horizon
+        self._pending = None         # voices to release at the next respeculation; None: none is due
+        self._respeculated = 0.0
+        self._midi_failed = False
+        self.lead = []               # (monotonic time, seconds of schedule ahead of now), sampled by the engine
+
+    # --- start and stop --------------------------------------------------------------------------------
+
+    def start(self):
+        """Open the outputs (each missing one is one line in the log), start the model and fill the horizon."""
+        from livechip.io import audio as aio
+        from livechip import midifile, record, tx1  # noqa: F401 - imported now: an import later holds the GIL
+        cfg = self.cfg
+        self._read_control(force=True)
+        device, rate, missing = None, None, "off (--no-audio)"
+        if cfg.audio:
+            device, rate = aio.find_output(cfg.audio_device)     # a named device that is not there: DeviceError
+            if device is None:
+                missing = rate
+                rate = None
+        self.rate = int(cfg.rate or rate or 48000)
+        self.clock = Clock(self.rate)
+        self.tempo = TempoMap(self.rate, self._tempo_setting())
+        block = cfg.block or (None if device is not None else 256)
+        self.voice = aio.Voice(self.rings, self.clock, self.rate, timbres=self._timbres(),
+                               max_block=max(4096, block or 0))
+        if device is not None:
+            self.audio = aio.AudioOut(self.voice, device, block)
+            self.log(f"audio: {self.audio.describe()}")
+        else:
+            self.audio = aio.Pacer(self.voice, block or 256)
+            self.log(f"audio: {missing}; playing silently, the recording still gets the sound")
+        if cfg.midi:
+            from livechip.io import midi as mio
+            try:
+                self.midi = mio.MidiOut(port=cfg.midi_port)
+                self.sender = mio.Sender(self.rings, self.clock, self.midi, velocity=self._velocity)
+                self.sender.program_changes()
+                self.log(f"MIDI out: {self.midi.describe()}, channels 1-4 = P1 P2 TR NO")
+            except DeviceError as e:
+                self.log(f"MIDI out: {e}; not sending MIDI")
+                self.midi = self.sender = None
+        self.worker = self._start_worker(self.primer)
+        self.log(f"model: {self._model_name()} in {'its own process' if self.worker.kind == 'process' else 'the engine thread'}"
+                 f", {self._horizon:g} s ahead")
+        if self.monitor is not None:
+            self.monitor.stats(model_name=self._model_name(),
+                               audio=self.audio.describe() if device is not None else "off",
+                               midi_out=self.midi.describe() if self.midi is not None else "off")
+        self._preroll()
+        # everything built so far lives as long as the engine: keep it out of the garbage collector's full
+        # passes, which hold the GIL for milliseconds in a process that has imported a lot
+        gc.collect()
+        gc.freeze()
+        self.running = True
+        self.clock.start()
+        self.audio.start()
+        if self.sender is not None:
+            self.sender.start()
+        self._thread = threading.Thread(target=self._loop, name="livechip-engine", daemon=True)
+        self._thread.start()
+        if self.control is not None:
+            self._register_actions()
+
+    def record(self, folder=None):
+        """Start keeping everything the APU plays (scratch files in `folder`), for save()."""
+        from livechip.record import Recorder
+        if self.recorder is None:
+            self.recorder = Recorder(self.voice, folder)
+            self.recorder.start()
+
+    def _start_worker(self, primer=()):
+        if self.cfg.worker == "thread":
+            return ThreadWorker(self.model, self._settings, self._masked, self.cfg.max_rollback, primer)
+        source = model_source(self.model, self.model_dir)
+        return ProcessWorker(source, self._settings, self._masked, self.cfg.max_rollback, primer, self.cfg.threads)
+
+    def _preroll(self):
+        """Generate the first horizon before the clock starts, so the first notes are not late."""
+        want = self.tempo.ticks(round(self._horizon * self.rate))
+        self.worker.want(want)
+        end = time.monotonic() + self.cfg.preroll
+        while self.worker.frontier < want and time.monotonic() < end:
+            self._schedule(self.worker.poll())
+            if self.worker.kind == "process":
+                time.sleep(0.005)
+        self._schedule(self.worker.poll())
+
+    def run(self, duration=None):
+        """Play until `duration` seconds have passed, stop is requested (a signal, the stop action), or the
+        engine fails (then the reason is logged)."""
+        end = None if duration is None else time.monotonic() + duration
+        while not self._stop.is_set():
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            self._stop.wait(0.1 if left is None else min(0.1, left))
+        if self.failed:
+            self.log(self.failed)
+
+    def request_stop(self):
+        """Ask run() to return (safe from signal handlers and other threads)."""
+        self._stop.set()
+
+    def stop(self):
+        """Stop everything; every sounding note is released on MIDI and in the APU."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        self.running = False
+        if self.sender is not None:
+            self.sender.stop()
+        if self.audio is not None:
+            self.voice.silent = True
+            time.sleep(2 * (self.audio.block or 256) / self.rate)   # let the APU play its release
+            self.audio.stop()
+        if self.worker is not None:
+            self.worker.close()
+        if self.midi is not None:
+            self.midi.close()
+        if self.recorder is not None:
+            self.recorder.stop()
+
+    # --- the engine thread ------------------------------------------------------------------------------
+
+    def _loop(self):
+        if self.worker.kind == "process":   # this thread only moves events: never runs the model
+            from livechip.io import realtime_priority
+            realtime_priority()
+        try:
+            while not self._stop.is_set():
+                self._read_control()
+                if self._pending is not None and time.monotonic() - self._respeculated > RESPECULATE:
+                    release, self._pending = self._pending, None
+                    self.respeculate(release)
+                with self.lock:
+                    busy = self._step()
+                if not busy:
+                    self._stop.wait(0.002)
+        except Exception as e:  # noqa: BLE001 - reported, notes released, the instrument stops cleanly
+            self.failed = f"engine stopped: {type(e).__name__}: {e}"
+            self.panic()
+            self._stop.set()
+
+    def _step(self):
+        """One look at the clock: tell the model how far to go, move what it made into the ring."""
+        w = self.worker
+        if not w.alive:
+            self._worker_died()
+            return False
+        if self.sender is not None and self.sender.failed and not self._midi_failed:
+            self._midi_failed = True
+            self.log(f"MIDI out failed ({self.sender.failed}); no more MIDI, the music goes on")
+        now = self.clock.now()
+        target = self.tempo.ticks(round(now + self._horizon * self.rate))
+        w.want(target)
+        new = w.poll()
+        self._schedule(new)
+        ahead = (self.tempo.frames(w.frontier) - now) / self.rate
+        if not self.lead or time.monotonic() - self.lead[-1][0] > 0.05:
+            self.lead.append((time.monotonic(), ahead))
+            if len(self.lead) > 100000:
+                del self.lead[:50000]
+            if self.control is not None:
+                self.control.report(ahead=round(ahead, 3), tokens=w.tokens, xruns=self.xruns)
+            if self.monitor is not None:
+                self.monitor.stats(lead_s=ahead, xruns=self.xruns)
+        if self.monitor is not None:
+            self.monitor.now(self.tempo.ticks(round(now)))
+        return bool(new) or (w.kind == "thread" and w.frontier < target)
+
+    def _schedule(self, events):
+        late = self.voice.frame if hasattr(self, "voice") else 0
+        for e in events:
+            if e.voice in self._muted:
+                continue
+            f = max(self.tempo.frames(e.time), late)
+            v, p = VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch
+            waited = 0
+            while not self.ring.push(f, v, p):    # full: a consumer stopped taking events
+                if waited == 1000:
+                    self.log("the schedule is full: audio or MIDI out has stopped taking events")
+                if self._stop.wait(0.001):
+                    return
+                waited += 1
+            self.scheduled.append((f, e.time, v, p))
+            if self.monitor is not None:
+                self.monitor.note(e.voice, e.pitch, e.time, None, speculative=True)
+        if events and self.sender is not None:
+            self.sender.notify()
+
+    def _worker_died(self):
+        code = getattr(self.worker, "exitcode", None)
+        self.log(f"model process died (exit code {code}); all notes off")
+        revoked = self.ring.revoke_after(self.ring.committed())
+        del self.scheduled[len(self.scheduled) - len(revoked):]
+        self._revoked()
+        self.panic()
+        self.worker.close()
+        if self.restarts >= RESTARTS:
+            self.failed = f"model process died {self.restarts + 1} times; stopping"
+            self._stop.set()
+            return
+        self.restarts += 1
+        primer = self._recent_score()
+        try:
+            self.worker = self._start_worker(primer)
+        except LivechipError as e:
+            self.failed = f"cannot restart the model: {e}"
+            self._stop.set()
+            return
+        # the new model goes on from the end of its primer, from now on the clock
+        start = max(self.voice.frame, self.scheduled[-1][0] if self.scheduled else 0, round(self.clock.now()))
+        self.tempo = TempoMap(self.rate, self.tempo.tempo, tick0=primer.end if primer else 0, frame0=start)
+        self.log(f"model process restarted ({self.restarts} of {RESTARTS})")
+
+    def _recent_score(self, seconds=20.0):
+        """The last `seconds` of what was scheduled, as a Score starting at 0 (to prime a new model)."""
+        if not self.scheduled:
+            return None
+        end = self.scheduled[-1][1]
+        first = end - round(seconds * ev.TICKS_PER_SECOND)
+        notes = [(t, v, p) for _, t, v, p in self.scheduled if t >= first]
+        t0 = notes[0][0]
+        out = [ev.NoteEvent(t - t0, ev.VOICES[v], None if p < 0 else p) for t, v, p in notes]
+        return ev.Score(out, end - t0)
+
+    # --- speculation: merging events in, taking events back -----------------------------------------------
+
+    def merge(self, events, at=None):
+        """Put `events` (NoteEvents in model ticks) into the model's context at their times.
+
+        Everything scheduled after the first of them (or after tick `at`) that was not yet heard or sent is
+        revoked, the model is rolled back there and the events are appended; generation goes on from them.
+        Returns the revoked events (as NoteEvents in model ticks).
+        """
+        events = sorted(events, key=ev.event_order)
+        t = at if at is not None else (events[0].time if events else self.tempo.ticks(round(self.clock.now())))
+        with self.lock:
+            gone = self._revoke(self.tempo.frames(t))
+            kept = self.scheduled[-1][1] if self.scheduled else 0
+            after = max(t, kept)     # what was already heard stays before the merged events
+            events = [e if e.time >= after else ev.NoteEvent(after, e.voice, e.pitch) for e in events]
+            self.worker.merge(after, events, until=None if events else after)
+        return gone
+
+    def _revoke(self, frame):
+        """Take back the unheard events after `frame` from the ring and the record; returns them (ticks)."""
+        revoked = self.ring.revoke_after(frame)
+        gone = self.scheduled[len(self.scheduled) - len(revoked):]
+        del self.scheduled[len(self.scheduled) - len(revoked):]
+        self._revoked()
+        return [ev.NoteEvent(tk, ev.VOICES[v], None if p < 0 else p) for _, tk, v, p in gone]
+
+    def _revoked(self):
+        """Tell the monitor that what was scheduled after the last event kept was taken back."""
+        if self.monitor is not None:
+            self.monitor.revoke(self.scheduled[-1][1] if self.scheduled else -1)
+
+    def respeculate(self, release=()):
+        """Throw away the speculation and generate it again from now (new settings are heard at once);
+        voices in `release` get a note-off now."""
+        now = round(self.clock.now())
+        with self.lock:
+            self._revoke(max(now, self.ring.committed()))
+            kept = self.scheduled[-1][1] if self.scheduled else 0
+            after = max(self.tempo.ticks(now), kept)
+            self.worker.merge(after, (), until=after)
+            at = max(now, self.ring.last_time(), self.voice.frame)
+            for v in release:
+                if self.ring.push(at, VOICE_INDEX[v], -1):
+                    self.scheduled.append((at, self.tempo.ticks(at), VOICE_INDEX[v], -1))
+        if release and self.sender is not None:
+            self.sender.notify()
+        self._respeculated = time.monotonic()
+
+    def panic(self):
+        """All voices off now, on MIDI and in the APU; the model's context is kept."""
+        if hasattr(self, "voice"):
+            self.voice.silent = True
+        if self.sender is not None:
+            self.sender.panic()
+
+    # --- control --------------------------------------------------------------------------------------
+
+    def _tempo_setting(self):
+        return float(self.control.get("tempo")) if self.control is not None else 1.0
+
+    def _read_control(self, force=False):
+        c = self.control
+        if c is None or (c.version == self._control_version and not force):
+            return
+        self._control_version = c.version
+        s = c.snapshot()
+        settings = {k: s[k] for k in ("temperature", "top_k", "top_p", "seed")}
+        modes = {v: s["voices"][v]["mode"] for v in ev.VOICES}
+        masked = tuple(v for v in ev.VOICES if modes[v] != "model")
+        old_muted = self._muted
+        self._muted = {v for v in ev.VOICES if modes[v] == "off"}
+        self._volumes = {v: s["voices"][v]["volume"] for v in ev.VOICES}
+        self._horizon = s["horizon"]
+        muted_now = self._muted - old_muted
+        if self.worker is not None and (settings != self._settings or masked != self._masked):
+            self.worker.configure(settings, masked)
+            self._pending = set(self._pending or ()) | muted_now
+        self._settings, self._masked = settings, masked
+        if self.worker is not None:
+            tempo = s["tempo"]
+            if tempo != self.tempo.tempo:
+                self._set_tempo(tempo)
+            self.voice.set_timbres(self._timbres(s))
+
+    def _set_tempo(self, tempo):
+        """Re-time the speculative part of the schedule at the new tempo (no model work needed)."""
+        with self.lock:
+            revoked = self.ring.revoke_after(self.ring.committed())
+            moved = self.scheduled[len(self.scheduled) - len(revoked):]
+            del self.scheduled[len(self.scheduled) - len(revoked):]
+            self._revoked()
+            at = max(self.voice.frame, self.scheduled[-1][0] if self.scheduled else 0)
+            self.tempo.set_tempo(tempo, at)
+            self._schedule([ev.NoteEvent(t, ev.VOICES[v], None if p < 0 else p) for _, t, v, p in moved])
+
+    def _timbres(self, snap=None):
+        from livechip.apu.driver import DEFAULTS, Timbre
+        if snap is None:
+            if self.control is None:
+                return dict(DEFAULTS)
+            snap = self.control.snapshot()
+        out = {}
+        for v in ev.VOICES:
+            d = dict(snap["voices"][v]["timbre"]) or DEFAULTS[v].to_dict()
+            vol = snap["voices"][v]["volume"]
+            if v != "TR":   # the triangle has no volume: only full or silent
+                d["volume"] = int(round(d["volume"] * vol))
+                d["sustain"] = int(round(d["sustain"] * vol))
+            out[v] = Timbre(**d)
+        return out
+
+    def _velocity(self, voice):
+        return max(1, min(127, round(100 * self._volumes.get(voice, 1.0))))
+
+    def _register_actions(self):
+        c = self.control
+        c.on_action("panic", self.panic)
+        c.on_action("record_save", self.save)
+        c.on_action("stop", self.request_stop)
+
+    # --- what happened ------------------------------------------------------------------------------------
+
+    @property
+    def xruns(self):
+        return self.audio.xruns if self.audio is not None else 0
+
+    def played(self):
+        """What was heard so far, as a Score in ticks of real time (tempo included)."""
+        heard = self.voice.frame
+        with self.lock:
+            events = [(f, v, p) for f, _, v, p in self.scheduled if f < heard]
+        out = [ev.NoteEvent(frames_to_ticks(f, self.rate), ev.VOICES[v], None if p < 0 else p)
+               for f, v, p in events]
+        return ev.Score(sorted(out, key=ev.event_order), frames_to_ticks(heard, self.rate))
+
+    def save(self, stem):
+        """Write the session so far: STEM.mid, STEM.tx1.txt, STEM.wav, STEM.vgm. Returns the paths."""
+        from livechip import record
+        return record.save(stem, self.played(), self.voice, self._timbres(), self.recorder)
+
+    def status(self):
+        w = self.worker
+        return {"now": self.clock.seconds(), "frontier": w.frontier / ev.TICKS_PER_SECOND if w else 0,
+                "tokens": w.tokens if w else 0, "xruns": self.xruns, "late": self.voice.late,
+                "callback_errors": self.voice.errors, "midi_sent": self.midi.sent if self.midi else 0}
+
+    def _model_name(self):
+        path = self.model_dir if self.model_dir is not None else self.model
+        if isinstance(path, (str, os.PathLike)):
+            return os.path.basename(os.path.normpath(str(path)))
+        cfg = getattr(self.model, "cfg", None)
+        return f"{cfg.n_layer}-layer d{cfg.d_model}" if cfg is not None else type(self.model).__name__
+
+
+# --- where the model runs ------------------------------------------------------------------------------
+
+CHUNK = 8               # tokens sampled between looks at the clock and the command pipe
+STUCK = 8               # notes at one instant after which the model must wait (see generate)
+WORKER_RING = 1 << 14   # events in flight from the model process
+_WANT, _FRONTIER, _TOKENS = range(3)   # shared int64 slots
+
+
+class ThreadWorker:
+    """The model stepped in the engine thread; it shares the GIL with the audio callback and MIDI sender.
+
+    Interface (shared with ProcessWorker): want(tick), poll() -> new NoteEvents, merge(after, events),
+    configure(settings, masked), frontier, tokens, alive, close()."""
+
+    kind = "thread"
+
+    def __init__(self, model, settings=None, masked=(), max_rollback=2048, primer=()):
+        from livechip.engine.stream import Stream
+        if isinstance(model, (str, os.PathLike)):
+            model = _load(model)
+        self.stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
+        if primer:
+            self.stream.prime(primer)
+        self.target = 0
+        self.tokens = 0
+        self.alive = True
+
+    @property
+    def frontier(self):
+        return self.stream.frontier
+
+    def want(self, tick):
+        self.target = tick
+
+    def poll(self):
+        s = self.stream
+        if s.frontier >= self.target:
+            return []
+        p = s.position
+        import torch
+        with torch.inference_mode():
+            new = generate(s, self.target)
+        self.tokens += s.position - p
+        return new
+
+    def merge(self, after, events=(), until=None):
+        import torch
+        with torch.inference_mode():
+            self.stream.revoke_after(after)
+            if events or until is not None:
+                self.stream.append(events, until=until)
+
+    def configure(self, settings=None, masked=None):
+        if settings is not None:
+            self.stream.settings = _sampling(settings)
+        if masked is not None:
+            self.stream.masked_voices = masked
+
+    def close(self):
+        self.alive = False
+
+
+class ProcessWorker:
+    """The model in a spawned process: it reads how far to go from shared memory, writes its events into a
+    shared-memory ring and takes commands (merge, configure, stop) through a pipe.
+
+    Each event carries the epoch of the last merge the process had seen when it made it; after merges at
+    ticks T1, T2, ... the engine keeps an older event only if it is no later than every later merge's tick,
+    which is exactly what the process kept of its history."""
+
+    kind = "process"
+
+    def __init__(self, source, settings=None, masked=(), max_rollback=2048, primer=(), threads=1, timeout=120.0):
+        ctx = mp.get_context("spawn")
+        self.shm = shared_memory.SharedMemory(create=True, size=64 + Ring.nbytes(WORKER_RING, 1))
+        self.slots = np.frombuffer(self.shm.buf, np.int64, 8)
+        self.slots[:] = 0
+        self.ring = Ring(WORKER_RING, consumers=1, buffer=self.shm.buf[64:])
+        self.ring.reset()
+        self.conn, child = ctx.Pipe()
+        self.epoch = 0
+        self.cuts = {}              # epoch -> tick of that merge
+        self.proc = ctx.Process(target=_model_process, name="livechip-model", daemon=True,
+                                args=(source, dict(settings or {}), tuple(masked), max_rollback,
+                                      primer or (), threads, self.shm.name, child))
+        self.proc.start()
+        child.close()
+        try:
+            msg = self.conn.recv() if self.conn.poll(timeout) else ("error", f"not ready after {timeout:g} s")
+        except (EOFError, OSError):
+            self.proc.join(5.0)
+            msg = ("error", f"it exited while starting (exit code {self.proc.exitcode})")
+        if msg[0] != "ready":
+            self.close()
+            raise LivechipError(f"model process: {msg[1]}")
+
+    @property
+    def alive(self):
+        return self.proc.is_alive()
+
+    @property
+    def exitcode(self):
+        return self.proc.exitcode
+
+    @property
+    def frontier(self):
+        return int(self.slots[_FRONTIER]) if self.slots is not None else self._last[0]
+
+    @property
+    def tokens(self):
+        return int(self.slots[_TOKENS]) if self.slots is not None else self._last[1]
+
+    def want(self, tick):
+        self.slots[_WANT] = tick
+
+    def poll(self):
+        r = self.ring
+        n = r.due(0, NEVER)
+        out = []
+        for k in range(n):
+            t = int(r.time_of(0, k))
+            epoch = r.tag_of(0, k)
+            if epoch != self.epoch and any(t > self.cuts[e] for e in range(epoch + 1, self.epoch + 1)):
+                continue             # speculation the process has taken back too
+            p = r.pitch_of(0, k)
+            out.append(ev.NoteEvent(t, ev.VOICES[r.voice_of(0, k)], None if p < 0 else p))
+        r.advance(0, n)
+        return out
+
+    def merge(self, after, events=(), until=None):
+        self.epoch += 1
+        self.cuts[self.epoch] = after
+        self._send(("merge", self.epoch, after, list(events), until))
+
+    def configure(self, settings=None, masked=None):
+        self._send(("configure", settings, None if masked is None else tuple(masked)))
+
+    def _send(self, msg):
+        try:
+            self.conn.send(msg)
+        except (BrokenPipeError, OSError):
+            pass
+
+    def kill(self):
+        """End the process at once (for tests of what happens when it dies)."""
+        if self.proc.is_alive():
+            self.proc.kill()
+
+    def close(self):
+        if self.proc.is_alive():
+            self._send(("stop",))
+            self.proc.join(2.0)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join(1.0)
+        self.conn.close()
+        if self.slots is not None:
+            self._last = (int(self.slots[_FRONTIER]), int(self.slots[_TOKENS]))
+        self.ring = self.slots = None
+        try:
+            self.shm.close()
+            self.shm.unlink()
+        except (FileNotFoundError, BufferError):
+            pass
+
+
+def _model_process(source, settings, masked, max_rollback, primer, threads, shm_name, conn):
+    """The model process: generate up to the wanted tick, push the events, obey commands."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C belongs to the engine, which stops us
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        from livechip.engine.stream import Stream
+        model = _load(source)
+        model.eval()
+        stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
+        if primer:
+            with torch.inference_mode():
+                stream.prime(primer)
+        shm = shared_memory.SharedMemory(name=shm_name)
+    except Exception as e:  # noqa: BLE001 - reported to the engine as one line
+        from livechip.errors import LivechipError
+        conn.send(("error", str(e) if isinstance(e, LivechipError) else f"{type(e).__name__}: {e}"))
+        return
+    slots = np.frombuffer(shm.buf, np.int64, 8)
+    ring = Ring(WORKER_RING, consumers=1, buffer=shm.buf[64:])
+    epoch = 0
+    slots[_FRONTIER] = stream.frontier
+    conn.send(("ready", stream.frontier))
+    parent = os.getppid()
+    try:
+        with torch.inference_mode():
+            while True:
+                while conn.poll():
+                    msg = conn.recv()
+                    if msg[0] == "stop":
+                        return
+                    if msg[0] == "merge":
+                        _, epoch, after, events, until = msg
+                        stream.revoke_after(after)
+                        if events or until is not None:
+                            stream.append(events, until=until)
+                    elif msg[0] == "configure":
+                        if msg[1] is not None:
+                            stream.settings = _sampling(msg[1])
+                        if msg[2] is not None:
+                            stream.masked_voices = msg[2]
+                    slots[_FRONTIER] = stream.frontier
+                if stream.frontier >= slots[_WANT] or ring.pending() > WORKER_RING - 64:
+                    if os.getppid() != parent:      # the engine is gone
+                        return
+                    conn.poll(0.002)
+                    continue
+                p = stream.position
+                for e in generate(stream, int(slots[_WANT])):
+                    ring.push(e.time, VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch, tag=epoch)
+                slots[_TOKENS] += stream.position - p
+                slots[_FRONTIER] = stream.frontier
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return
+    finally:
+        del slots, ring
+        shm.close()
+
+
+def generate(stream, target):
+    """A few tokens towards `target` (the engine's step of generation, in either kind of worker).
+
+    A model can get stuck choosing notes at one instant without ever waiting (a voice can only change once
+    per instant, so that is no music); after STUCK such notes in a row its next token is forced to be a
+    wait, by masking every voice for that one token."""
+    new = stream.generate_until(target, max_tokens=CHUNK)
+    h = stream.history
+    if len(new) >= STUCK and len(h) > STUCK and h[-1][1] == h[-1 - STUCK][1]:
+        masked = stream.masked_voices
+        stream.masked_voices = ev.VOICES
+        stream.generate_until(target, max_tokens=1)
+        stream.masked_voices = masked
+    return new
+
+
+def _sampling(d):
+    """SamplingSettings from the plain dict the engine keeps (missing keys: the defaults)."""
+    from livechip.model.sampling import SamplingSettings
+    return SamplingSettings(**{k: v for k, v in (d or {}).items() if v is not None or k == "seed"})
+
+
+def _load(source):
+    """A model from its folder, or from (config dict, state dict) handed over by the engine."""
+    if isinstance(source, (str, os.PathLike)):
+        from livechip.model.checkpoint import load_model
+        return load_model(source)
+    from livechip.model.txl import TransformerXL, TXLConfig
+    cfg, state = source
+    model = TransformerXL(TXLConfig.from_dict(cfg))
+    model.load_state_dict(state)
+    return model
+
+
+def model_source(model, path=None):
+    """What a model process needs to rebuild `model`: its folder if it came from one, else its weights."""
+    if path is not None:
+        return str(path)
+    if isinstance(model, (str, os.PathLike)):
+        return str(model)
+    return (model.cfg.to_dict(), {k: v.detach().cpu() for k, v in model.state_dict().items()})

@@ -1,0 +1,277 @@
+"""MIDI out: a virtual port named `livechip` (python-rtmidi, on JACK or ALSA), fed just in time.
+
+Channels 1-4 carry P1, P2, TR and NO. Each voice is monophonic, as on the chip: a new note on a channel ends
+the one before it. The `Sender` thread (never the audio callback) takes events from the schedule rings and
+sends each at its transport time, read from the one clock; everything that stops the music (stop, panic,
+SIGINT/SIGTERM, exit, a crash) ends with every sounding note released.
+
+    out = MidiOut()                      # virtual port `livechip` (or MidiOut(port="name") for an existing one)
+    sender = Sender(rings, clock, out)
+    sender.start(); ...; sender.stop()   # stop() releases every note
+"""
+
+import atexit
+import threading
+import time
+
+import numpy as np
+
+from livechip.engine.schedule import MIDI, NEVER
+from livechip.errors import DeviceError
+from livechip.events import VOICES
+from livechip.io import alsa_sequencer_available, jack_server_running, quiet_stderr, realtime_priority
+
+NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0x90, 0x80, 0xB0, 0xC0
+ALL_SOUND_OFF, ALL_NOTES_OFF = 120, 123
+CHANNELS = {v: i for i, v in enumerate(VOICES)}     # P1 -> channel 1 (0 on the wire), ... NO -> channel 4
+NOISE = CHANNELS["NO"]
+STATS = 1 << 16
+
+
+def available_apis():
+    """The rtmidi APIs usable here, best first: JACK when a server runs, ALSA when the sequencer exists."""
+    import rtmidi
+    compiled = rtmidi.get_compiled_api()
+    apis = []
+    if rtmidi.API_UNIX_JACK in compiled and jack_server_running():
+        apis.append(rtmidi.API_UNIX_JACK)
+    if rtmidi.API_LINUX_ALSA in compiled and alsa_sequencer_available():
+        apis.append(rtmidi.API_LINUX_ALSA)
+    for api in compiled:   # other systems (CoreMIDI, Windows MM) have no probe: take them as they come
+        if api not in (rtmidi.API_UNIX_JACK, rtmidi.API_LINUX_ALSA, rtmidi.API_RTMIDI_DUMMY) and api not in apis:
+            apis.append(api)
+    return apis
+
+
+def api_name(api):
+    import rtmidi
+    return {rtmidi.API_UNIX_JACK: "JACK", rtmidi.API_LINUX_ALSA: "ALSA"}.get(api, rtmidi.get_api_name(api))
+
+
+def list_ports():
+    """{api name: {"out": [...], "in": [...]}} for every usable MIDI system."""
+    import rtmidi
+    found = {}
+    for api in available_apis():
+        with quiet_stderr():
+            try:
+                o, i = rtmidi.MidiOut(api, name="livechip-probe"), rtmidi.MidiIn(api, name="livechip-probe")
+                found[api_name(api)] = {"out": o.get_ports(), "in": i.get_ports()}
+                o.delete()
+                i.delete()
+            except rtmidi.SystemError:
+                continue
+    return found
+
+
+class MidiOut:
+    """One MIDI output: the virtual port `name`, or the existing port whose name contains `port`."""
+
+    def __init__(self, name="livechip", port=None):
+        import rtmidi
+        apis = available_apis()
+        if not apis:
+            raise DeviceError("no MIDI system (no JACK server and no ALSA sequencer)")
+        self.out = None
+        err = None
+        for api in apis:
+            with quiet_stderr():
+                try:
+                    out = rtmidi.MidiOut(api, name=name)
+                except rtmidi.SystemError as e:
+                    err = e
+                    continue
+            try:
+                if port is None:
+                    out.open_virtual_port(name)
+                    self.port_name = name
+                else:
+                    ports = out.get_ports()
+                    hits = [k for k, p in enumerate(ports) if port.lower() in p.lower()]
+                    if not hits:
+                        out.delete()
+                        err = f"no MIDI output port matching {port!r} on {api_name(api)}"
+                        continue
+                    out.open_port(hits[0], name)
+                    self.port_name = ports[hits[0]]
+            except (rtmidi.SystemError, rtmidi.InvalidPortError, NotImplementedError) as e:
+                out.delete()
+                err = e
+                continue
+            self.out, self.api = out, api_name(api)
+            break
+        if self.out is None:
+            raise DeviceError(f"cannot open MIDI out: {err}")
+        self.lock = threading.Lock()     # rtmidi ports are not safe to send from two threads at once
+        self.sent = 0
+
+    def send(self, msg):
+        with self.lock:
+            self.out.send_message(msg)
+            self.sent += 1
+
+    def close(self):
+        with self.lock:
+            if self.out is not None:
+                self.out.close_port()
+                self.out.delete()
+                self.out = None
+
+    def describe(self):
+        return f"virtual port {self.port_name!r} ({self.api})" if self.port_name == "livechip" \
+            else f"port {self.port_name!r} ({self.api})"
+
+
+class Sender:
+    """Sends the rings' events at their transport times, monophonic per voice, on its own thread.
+
+    `delay`: seconds added to every event (e.g. the audio output latency, so MIDI and sound line up outside
+    JACK). `velocity(voice)`: note-on velocity for a voice (default 100). `drums`: noise value -> MIDI note
+    for channel 4 (default: the General MIDI drums of `livechip.midifile.NOISE_TO_DRUM`, as in session .mid
+    files).
+    """
+
+    def __init__(self, rings, clock, out, delay=0.0, velocity=None, drums=None):
+        from livechip.midifile import NOISE_TO_DRUM
+        self.drums = dict(NOISE_TO_DRUM if drums is None else drums)
+        self.rings = list(rings)
+        self.clock = clock
+        self.out = out
+        self.delay = delay
+        self.velocity = velocity or (lambda voice: 100)
+        self.sounding = [-1] * len(VOICES)     # MIDI note sounding on each voice's channel
+        self.errors = np.zeros(STATS, dtype=np.float64)   # send time minus due time, seconds
+        self.n = 0
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livechip-midi-out", daemon=True)
+        self.failed = None
+        self.realtime = False
+        self._panic = False
+        atexit.register(self.release_all)
+
+    def start(self):
+        self._thread.start()
+
+    def notify(self):
+        """New events were scheduled (maybe earlier than the one the sender waits for)."""
+        self.wake.set()
+
+    def _next(self):
+        best, tbest = None, NEVER
+        for r in self.rings:
+            t = r.time_of(MIDI)
+            if t < tbest:
+                best, tbest = r, t
+        return best, tbest
+
+    def _run(self):
+        self.realtime = realtime_priority()
+        try:
+            while not self._stop.is_set():
+                if self._panic:
+                    self._panic = False
+                    self.release_all(sound_off=True)
+                ring, t = self._next()
+                if ring is None:
+                    self.wake.wait(0.01)
+                    self.wake.clear()
+                    continue
+                due = self.clock.monotonic_at(t) + self.delay
+                d = due - time.monotonic()
+                if d > 0.002:
+                    self.wake.wait(d - 0.001)    # wake a little early; new or revoked events are seen then
+                    self.wake.clear()
+                    continue
+                if d > 0:
+                    time.sleep(d)
+                self._send_due(time.monotonic())
+        except Exception as e:   # noqa: BLE001 - a dead MIDI port must not take the instrument down
+            self.failed = e
+            self.release_all()
+            while not self._stop.wait(0.01):     # keep taking events, so the schedule never fills up
+                for r in self.rings:
+                    r.begin(MIDI)
+                    r.advance(MIDI, r.due(MIDI, NEVER))
+                    r.end(MIDI)
+
+    def _send_due(self, now):
+        """Send every event whose time has come (taken inside a consumer pass, so none is revoked meanwhile).
+
+        Of several events of one voice at one instant only the last is sent: on the chip it replaces the
+        others at once, so a DAW should not record notes of no length."""
+        due = []
+        for r in self.rings:
+            r.begin(MIDI)
+        try:
+            while True:
+                ring, t = self._next()
+                if ring is None or self.clock.monotonic_at(t) + self.delay > now + 0.0005:
+                    break
+                due.append((t, ring.voice_of(MIDI), ring.pitch_of(MIDI)))
+                ring.advance(MIDI, 1)
+        finally:
+            for r in self.rings:
+                r.end(MIDI)
+        for i, (t, v, p) in enumerate(due):
+            if any(t2 == t and v2 == v for t2, v2, _ in due[i + 1:]):
+                continue
+            self._note(v, p)
+            self.errors[self.n & (STATS - 1)] = time.monotonic() - (self.clock.monotonic_at(t) + self.delay)
+            self.n += 1
+
+    def _note(self, v, pitch):
+        ch = v
+        old = self.sounding[v]
+        if old >= 0:
+            self.out.send([NOTE_OFF | ch, old, 0])
+            self.sounding[v] = -1
+        if pitch >= 0:
+            note = self.drums.get(pitch, pitch) if v == NOISE else pitch
+            self.out.send([NOTE_ON | ch, note, self.velocity(VOICES[v])])
+            self.sounding[v] = note
+
+    def panic(self):
+        """Release every note now (done by the sender thread, or here if it is not running)."""
+        if self._thread.is_alive():
+            self._panic = True
+            self.wake.set()
+        else:
+            self.release_all(sound_off=True)
+
+    def program_changes(self):
+        """General MIDI programs for the four channels (square leads, synth bass, synth drum), as in .mid files."""
+        from livechip.midifile import DAW_PROGRAM
+        for v, ch in CHANNELS.items():
+            self.out.send([PROGRAM | ch, DAW_PROGRAM[v]])
+
+    def release_all(self, sound_off=False):
+        """Note-off for every sounding note, then All Notes Off (and All Sound Off for a panic) on 1-4."""
+        out = self.out
+        if out is None or out.out is None:
+            return
+        try:
+            for v, p in enumerate(self.sounding):
+                if p >= 0:
+                    out.send([NOTE_OFF | v, p, 0])
+                    self.sounding[v] = -1
+            for ch in range(len(VOICES)):
+                out.send([CONTROL | ch, ALL_NOTES_OFF, 0])
+                if sound_off:
+                    out.send([CONTROL | ch, ALL_SOUND_OFF, 0])
+        except Exception:   # noqa: BLE001 - a port that is gone has nothing left to release
+            pass
+
+    def stop(self):
+        """Stop sending and release every note."""
+        self._stop.set()
+        self.wake.set()
+        if self._thread.is_alive():
+            self._thread.join(1.0)
+        self.release_all()
+
+    def timing(self):
+        """Send time minus due time (seconds) of the recent events, oldest first."""
+        n = min(self.n, STATS)
+        k = self.n & (STATS - 1)
+        return self.errors[(np.arange(n) + (k - n)) % STATS].copy()

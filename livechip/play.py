@@ -1,0 +1,123 @@
+"""`livechip play` (the instrument) and `livechip devices` (what it can play through)."""
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+from livechip.errors import LivechipError
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+def play_command(args):
+    from livechip.control import Control, ControlError
+    from livechip.engine.engine import DEFAULT_HORIZON, Engine, EngineConfig
+
+    control = Control()
+    try:
+        if args.preset:
+            from livechip.presets import apply_preset, load_preset
+            apply_preset(control, load_preset(args.preset))
+        if args.temperature is not None:
+            control.set("temperature", args.temperature)
+        if args.seed is not None:
+            control.set("seed", args.seed)
+        control.set("horizon", args.horizon if args.horizon is not None else DEFAULT_HORIZON)
+    except ControlError as e:
+        raise LivechipError(str(e)) from None
+    if args.duration is not None and not args.duration > 0:
+        raise LivechipError(f"--duration must be > 0 seconds, got {args.duration}")
+    if args.block_size is not None and not 16 <= args.block_size <= 8192:
+        raise LivechipError(f"--block-size must be 16..8192 frames, got {args.block_size}")
+    record_dir = Path(args.record) if args.record else None
+    if record_dir is not None:
+        try:
+            record_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LivechipError(f"--record {record_dir}: {e.strerror}") from None
+
+    model_dir = Path(args.model) if args.model else DEFAULT_MODEL
+    if not (model_dir / "config.json").is_file():
+        hint = " (no default model is installed: pass --model DIR)" if not args.model else ""
+        raise LivechipError(f"{model_dir}: not a model folder (no config.json){hint}")
+    if args.worker == "thread":
+        from livechip.generate import load_model
+        model = load_model(model_dir)
+    else:
+        model = model_dir    # loaded by the model process; this one stays free of torch
+    device = args.audio_device
+    if device is not None and device.isdigit():
+        device = int(device)
+    cfg = EngineConfig(horizon=control.get("horizon"), rate=args.rate, block=args.block_size, audio_device=device,
+                       audio=not args.no_audio, midi=not args.no_midi, midi_port=args.midi_port,
+                       worker=args.worker)
+    monitor = None
+    if not args.no_tui:
+        from livechip.monitor import Monitor
+        monitor = Monitor()
+    engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor)
+
+    def on_signal(signum, frame):
+        engine.request_stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    osc = None
+    try:
+        engine.start()
+        if not args.no_osc:
+            osc = _start_osc(control, args.osc_host, args.osc_port)
+        if record_dir is not None:
+            engine.record(record_dir)
+        how = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+        print(f"livechip: playing {how}", file=sys.stderr, flush=True)
+        if monitor is None:
+            engine.run(args.duration)
+        else:
+            from livechip.tui import run_tui
+            run_tui(control, monitor, duration=args.duration, stopped=engine._stop.is_set)
+    finally:
+        if osc is not None:
+            osc.close()
+        engine.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    st = engine.status()
+    print(f"livechip: stopped after {st['now']:.1f} s: {st['tokens']} tokens, {len(engine.played().events)} "
+          f"note events, {st['xruns']} xruns", file=sys.stderr)
+    if record_dir is not None:
+        stem = record_dir / time.strftime("session-%Y%m%d-%H%M%S")
+        paths = engine.save(stem)
+        print(f"livechip: recorded {', '.join(str(p) for p in paths)}", file=sys.stderr)
+        engine.recorder.close()
+    return 1 if engine.failed else 0
+
+
+def _start_osc(control, host, port):
+    """The OSC control surface; a port already in use is one line, and the music goes on without it."""
+    from livechip.io.osc import start_osc_server
+    try:
+        server = start_osc_server(control, host, port)
+    except OSError as e:
+        print(f"livechip: no OSC server: cannot bind {host}:{port} ({e.strerror or e})", file=sys.stderr)
+        return None
+    print(f"livechip: OSC on {host}:{server.port} (/livechip/...)", file=sys.stderr, flush=True)
+    return server
+
+
+def devices_command(args):
+    from livechip.io import audio, midi
+    outs = audio.output_devices()
+    print("Audio outputs:")
+    if not outs:
+        print("  none (no sound card and no JACK server)")
+    for idx, name, api, ch, rate in outs:
+        print(f"  {idx:3d}  {name} ({api}), {ch} channels, {rate:g} Hz")
+    print("MIDI:")
+    ports = midi.list_ports()
+    if not ports:
+        print("  none (no JACK server and no ALSA sequencer)")
+    for api, p in ports.items():
+        print(f"  {api} outputs: {', '.join(p['out']) or 'none'}")
+        print(f"  {api} inputs:  {', '.join(p['in']) or 'none'}")
+    return 0

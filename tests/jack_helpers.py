@@ -1,0 +1,265 @@
+"""A real JACK server for tests and benchmarks, and small JACK clients that play the parts of a DAW.
+
+    with JackServer(period=256) as jack:          # jackd -n <unique> -d dummy -r 48000 -p 256
+        run([... "livechip", "play", ...], env=jack.env)
+        jack.connect("livechip:livechip", "daw:in")
+        jack.xruns()                              # XRun reports in the server's log
+
+The server runs on the dummy driver (no sound card needed), under a name no other test uses, and is stopped
+(and its log kept for the failure message) when the block ends. JACK_DEFAULT_SERVER is set in this process
+while it runs, so JACK clients created here (python-rtmidi, PortAudio) find it.
+"""
+
+import ctypes
+import itertools
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+_count = itertools.count()
+
+
+def note_happy_model(folder, seed=0):
+    """A small random TransformerXL saved in `folder`, biased towards notes and short waits so that a few
+    seconds of its music hold many notes (an untrained model otherwise mostly waits, seconds at a time)."""
+    import torch
+
+    from livechip import events as ev
+    from livechip.model.checkpoint import save_model
+    from livechip.model.txl import TransformerXL, TXLConfig
+    torch.manual_seed(seed)
+    model = TransformerXL(TXLConfig(n_layer=2, n_head=2, d_head=32, d_model=64, d_inner=128, tgt_len=32,
+                                    mem_len=64, dropout=0.0))
+    with torch.no_grad():
+        bias = model.output.bias
+        for i, text in enumerate(ev.VOCAB):
+            if text.startswith("WT_"):
+                bias[i] += 30.0 if 3000 <= ev.wait_ticks(i) <= 9000 else -30.0
+            elif text != "<S>":
+                bias[i] += 30.0
+    save_model(model, folder)
+    return Path(folder)
+
+
+def jackd_available():
+    return shutil.which("jackd") is not None
+
+
+class JackServer:
+    """jackd with the dummy driver under a unique name; a context manager."""
+
+    def __init__(self, period=256, rate=48000, name=None):
+        self.period, self.rate = period, rate
+        self.name = name or f"lctest{os.getpid()}x{next(_count)}"
+        self.proc = None
+        self.log_path = None
+        self._old_env = None
+
+    @property
+    def env(self):
+        """os.environ for a subprocess that should use this server."""
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
+
+    def __enter__(self):
+        fd, self.log_path = tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")
+        log = os.fdopen(fd, "wb")
+        self.proc = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate),
+                                      "-p", str(self.period)], stdout=log, stderr=subprocess.STDOUT,
+                                     env=self.env, start_new_session=True)
+        log.close()
+        sem = f"/dev/shm/jack_sem.{os.getuid()}_{self.name}_system"
+        end = time.monotonic() + 10
+        while not os.path.exists(sem):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                self.stop()
+                raise RuntimeError(f"jackd did not start:\n{self.log()}")
+            time.sleep(0.05)
+        # wait until clients can connect
+        while subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode != 0:
+            if time.monotonic() > end:
+                self.stop()
+                raise RuntimeError(f"jackd does not answer:\n{self.log()}")
+            time.sleep(0.05)
+        self._old_env = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._old_env is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = self._old_env
+
+    def log(self):
+        return Path(self.log_path).read_text(errors="replace") if self.log_path else ""
+
+    def xruns(self):
+        """XRuns the server reported (a client not finished within its period)."""
+        return self.log().count("XRun")
+
+    def ports(self):
+        return subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True).stdout.split("\n")
+
+    def wait_for_port(self, port, timeout=60.0):
+        end = time.monotonic() + timeout
+        while port not in self.ports():
+            if time.monotonic() > end:
+                raise TimeoutError(f"no JACK port {port!r} after {timeout:g} s; ports: {self.ports()}")
+            time.sleep(0.05)
+
+    def connect(self, src, dst):
+        r = subprocess.run(["jack_connect", src, dst], env=self.env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"jack_connect {src} {dst}: {r.stderr or r.stdout}")
+
+
+class MidiRecorder:
+    """A test DAW: a python-rtmidi JACK input that records every message with its arrival time.
+
+    `messages` holds (seconds, [status, data...]). No Python runs on JACK's thread (a Python callback there
+    would wait for this process's GIL and make the test client itself late): rtmidi queues the messages with
+    their JACK time differences, and a thread here collects them. Times are JACK's (period-accurate),
+    counted from the first message, which is placed at the time it was collected."""
+
+    def __init__(self, name="testdaw"):
+        import rtmidi
+        self.messages = []
+        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=name)
+        self.midi.ignore_types(sysex=False, timing=True, active_sense=True)
+        self.midi.open_virtual_port("in")
+        self.port = f"{name}:in"
+        self._t = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self):
+        while not self._stop.wait(0.01):    # the times come from JACK; polling often would only cost CPU
+            self.poll()
+        self.poll()
+
+    def poll(self):
+        while True:
+            m = self.midi.get_message()
+            if m is None:
+                return
+            msg, delta = m
+            self._t = time.monotonic() if self._t is None else self._t + delta
+            self.messages.append((self._t, list(msg)))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(1.0)
+        self.midi.close_port()
+        self.midi.delete()
+
+
+class AudioCapture:
+    """Records audio from JACK ports through a PortAudio (sounddevice) input client named `name`.
+
+    `frames` keeps (monotonic time of the callback, block) pairs; `audio()` joins them. The input ports are
+    `name:in_1`, ... (connect the daemon's outputs to them with JackServer.connect)."""
+
+    def __init__(self, name="lccapture", channels=1, rate=48000):
+        import sounddevice as sd
+        lib = ctypes.CDLL(sd._libname)
+        self._name = ctypes.create_string_buffer(name.encode())   # PortAudio keeps the pointer
+        lib.PaJack_SetClientName(self._name)
+        sd._terminate()
+        sd._initialize()
+        self.sd = sd
+        self.blocks = []
+        self.lock = threading.Lock()
+        api = [i for i, h in enumerate(sd.query_hostapis()) if "JACK" in h["name"]]
+        if not api:
+            raise RuntimeError("PortAudio sees no JACK server")
+        dev = sd.query_hostapis(api[0])["default_input_device"]
+        self.stream = sd.InputStream(device=dev, channels=channels, samplerate=rate, dtype="float32",
+                                     callback=self._on)
+        self.name = name
+
+    def _on(self, indata, frames, time_info, status):
+        self.blocks.append((time.monotonic(), indata[:, 0].copy()))
+
+    def start(self):
+        self.stream.start()
+
+    def stop(self):
+        """Stop recording and close PortAudio (before the server goes: PortAudio aborts if it went first)."""
+        self.stream.stop()
+        self.stream.close()
+        self.sd._terminate()
+
+    def audio(self):
+        import numpy as np
+        return np.concatenate([b for _, b in self.blocks]) if self.blocks else np.zeros(0, np.float32)
+
+
+def start_play(jack, *args, model):
+    """`livechip play --no-tui ... --model MODEL` on `jack`'s server, as a subprocess (stderr piped)."""
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen([sys.executable, "-m", "livechip", "play", "--no-tui", "--model", str(model), *args],
+                            env=jack.env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def note_events(messages, instant=0.0005):
+    """A DAW recording as (seconds, voice, pitch or None) note events: channels 1-4 = P1, P2, TR, NO (drum
+    notes turned back into noise values). Messages less than `instant` apart count as one instant (JACK
+    delivers a period's messages together); at one instant a voice keeps only its last event, as on the chip."""
+    from livechip.events import VOICES
+    from livechip.midifile import DRUM_TO_NOISE
+    last = {}
+    start = None
+    for t, msg in messages:
+        kind, ch = msg[0] & 0xF0, msg[0] & 0x0F
+        if ch >= 4 or kind not in (0x80, 0x90):
+            continue
+        if start is None or t - start > instant:
+            start = t
+        v = VOICES[ch]
+        on = kind == 0x90 and msg[2] > 0
+        pitch = (DRUM_TO_NOISE.get(msg[1], msg[1]) if v == "NO" else msg[1]) if on else None
+        last[start, v] = (start, v, pitch)
+    return sorted(last.values(), key=lambda e: (e[0], VOICES.index(e[1])))
+
+
+def left_sounding(messages):
+    """{(channel, note)} still on after the last message: a note-on without a later note-off (All Notes Off
+    is not counted: many synths ignore it, so every note must get its own note-off)."""
+    on = set()
+    for _, msg in messages:
+        kind, ch = msg[0] & 0xF0, msg[0] & 0x0F
+        if kind == 0x90 and msg[2] > 0:
+            on.add((ch, msg[1]))
+        elif kind == 0x80 or kind == 0x90:
+            on.discard((ch, msg[1]))
+    return on
+
+
+def note_ons(daw):
+    """The note-on messages a MidiRecorder got so far."""
+    return [m for _, m in daw.messages if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+
+def wait_for_notes(daw, n, proc, timeout=120):
+    """Wait until `daw` has `n` note-ons from the `livechip play` subprocess `proc`."""
+    end = time.monotonic() + timeout
+    while len(note_ons(daw)) < n:
+        if proc.poll() is not None or time.monotonic() > end:
+            raise AssertionError(f"only {len(note_ons(daw))} notes arrived; livechip: {proc.communicate()[1]}")
+        time.sleep(0.02)

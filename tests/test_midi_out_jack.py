@@ -1,0 +1,112 @@
+"""`livechip play` on a real JACK server (dummy driver): what a DAW records, what the session file says and
+what the audio ports carried all agree, and nothing is left sounding.
+
+A test DAW (python-rtmidi on JACK) records the `livechip` port; a capture client (PortAudio on JACK) records
+the `livechip-audio` output. Notes must come at the same times within one audio block (256 frames).
+"""
+
+import numpy as np
+import pytest
+
+from livechip import events as ev
+from livechip import tx1
+from livechip.apu.render import read_wav, render_score
+from tests.jack_helpers import (AudioCapture, JackServer, MidiRecorder, jackd_available, left_sounding,
+                                note_events, note_happy_model, start_play)
+
+pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd (Debian package jackd2) is not installed")
+
+RATE, BLOCK = 48000, 256
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return note_happy_model(tmp_path_factory.mktemp("model"))
+
+
+def lag_of(a, b, lo, hi):
+    """The shift d (lo <= d <= hi) that best lines b up with a: a[i + d] ~ b[i]."""
+    n = len(a) + len(b)
+    f = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n)), n)
+    lags = np.arange(lo, hi + 1)
+    return int(lags[np.argmax(f[lags % n])])
+
+
+@pytest.fixture(scope="module")
+def session(model, tmp_path_factory):
+    """One 6-second `livechip play` recorded by the DAW and the capture client."""
+    out = tmp_path_factory.mktemp("session")
+    with JackServer(period=BLOCK, rate=RATE) as jack:
+        daw = MidiRecorder()
+        cap = AudioCapture(rate=RATE)
+        cap.start()
+        proc = start_play(jack, "--duration", "6", "--record", str(out), "--seed", "1", model=model)
+        try:
+            jack.wait_for_port("livechip:livechip")
+            jack.wait_for_port("livechip-audio:out_0")
+            jack.connect("livechip:livechip", daw.port)
+            jack.connect("livechip-audio:out_0", f"{cap.name}:in_0")
+            _, err = proc.communicate(timeout=150)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        cap.stop()
+        daw.close()
+        xruns = jack.xruns()
+    stem = next(out.glob("*.tx1.txt")).name[:-len(".tx1.txt")]
+    return {"rc": proc.returncode, "err": err, "daw": daw.messages, "audio": cap.audio(), "blocks": cap.blocks,
+            "score": tx1.read(out / f"{stem}.tx1.txt"), "wav": read_wav(out / f"{stem}.wav"), "xruns": xruns}
+
+
+def test_play_on_jack_exits_cleanly(session):
+    assert session["rc"] == 0, session["err"]
+    assert "Traceback" not in session["err"]
+    assert "MIDI out: virtual port 'livechip' (JACK)" in session["err"]
+
+
+def test_daw_recording_matches_the_session_file_within_one_block(session):
+    daw = [e for e in note_events(session["daw"]) if e[2] is not None]
+    score = ev.normalize(session["score"])
+    mine = [(e.time / ev.TICKS_PER_SECOND, e.voice, e.pitch) for e in score.events if e.pitch is not None]
+    assert len(mine) >= 50
+    assert [(v, p) for _, v, p in daw] == [(v, p) for _, v, p in mine]
+    offset = daw[0][0] - mine[0][0]
+    err = np.array([(d[0] - m[0]) - offset for d, m in zip(daw, mine)])
+    print(f"DAW vs session: {len(err)} notes, |error| p50 {np.median(np.abs(err)) * 1e3:.2f} ms, "
+          f"max {np.max(np.abs(err)) * 1e3:.2f} ms")
+    assert np.max(np.abs(err)) <= BLOCK / RATE
+
+
+def test_no_note_is_left_on_after_exit(session):
+    assert left_sounding(session["daw"]) == set()
+    assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for _, m in session["daw"])
+
+
+def test_captured_audio_is_the_session_wav(session):
+    cap = session["audio"]
+    wav, rate = session["wav"]
+    assert rate == RATE
+    d = lag_of(cap, wav, 0, len(cap) - 1)          # the capture started before the instrument
+    a = cap[d:d + len(wav)]
+    b = wav[:len(a)]
+    assert len(a) > 4 * RATE
+    assert np.max(np.abs(a - b)) < 3 / 32768      # the same samples, up to the WAV's 16-bit rounding
+
+
+def test_captured_audio_plays_every_note_of_the_session_file_at_its_time(session):
+    cap = session["audio"]
+    score = session["score"]
+    ref, _ = render_score(score, rate=RATE, tail=0.0)
+    d = lag_of(cap, ref.astype(np.float64), 0, len(cap) - 1)
+    worst = 0
+    for e in ev.normalize(score).events:
+        if e.pitch is None:
+            continue
+        i = round(e.time * RATE / ev.TICKS_PER_SECOND)
+        lo, hi = i - 480, i + 1440                    # 10 ms before to 30 ms after the note
+        if lo < 0 or hi + d > len(cap) or hi > len(ref):
+            continue
+        local = lag_of(cap[lo + d:hi + d].astype(np.float64), ref[lo:hi].astype(np.float64), -2 * BLOCK, 2 * BLOCK)
+        worst = max(worst, abs(local))
+    print(f"audio vs session: worst local lag {worst} frames")
+    assert worst <= BLOCK
