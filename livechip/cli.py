@@ -172,6 +172,16 @@ def _add_play_commands(sub):
     p.add_argument("--midi-port", metavar="NAME", help="send to this existing MIDI port instead of a virtual one")
     p.add_argument("--worker", choices=("process", "thread"), default="process",
                    help="run the model in its own process (default) or in the engine's thread")
+    p.add_argument("--midi-in", metavar="NAME|INDEX",
+                   help="play along from this MIDI input port (part of its name, or its index; `none`: no MIDI "
+                        "in); default: a virtual port `livechip in`")
+    p.add_argument("--human", metavar="VOICES",
+                   help="voices you play from MIDI in, e.g. P1 or P1,TR (channel 1 P1, 2 P2, 3 TR, 4 and 10 NO); "
+                        "the model leaves them to you")
+    p.add_argument("--split", type=int, metavar="NOTE",
+                   help="one-channel keyboard split: keys below NOTE on channel 1 play TR, the others P1")
+    p.add_argument("--note-timeout", type=float, default=20.0, metavar="SECONDS",
+                   help="release a key held this long without its note-off (default 20)")
     p.set_defaults(func=_play)
 
     p = sub.add_parser("devices", help="list audio outputs and MIDI ports")

@@ -24,8 +24,17 @@ def play_command(args):
         if args.seed is not None:
             control.set("seed", args.seed)
         control.set("horizon", args.horizon if args.horizon is not None else DEFAULT_HORIZON)
+        for v in _voices(args.human):
+            control.set(f"voice/{v}/mode", "human")
+        if args.split is not None:
+            control.set("split/point", args.split)
+            if args.human is None:   # a split keyboard plays both of its voices
+                for what in ("low", "high"):
+                    control.set(f"voice/{control.get(f'split/{what}')}/mode", "human")
     except ControlError as e:
         raise LivechipError(str(e)) from None
+    if args.note_timeout is not None and not args.note_timeout > 0:
+        raise LivechipError(f"--note-timeout must be > 0 seconds, got {args.note_timeout}")
     if args.duration is not None and not args.duration > 0:
         raise LivechipError(f"--duration must be > 0 seconds, got {args.duration}")
     if args.block_size is not None and not 16 <= args.block_size <= 8192:
@@ -51,7 +60,7 @@ def play_command(args):
         device = int(device)
     cfg = EngineConfig(horizon=control.get("horizon"), rate=args.rate, block=args.block_size, audio_device=device,
                        audio=not args.no_audio, midi=not args.no_midi, midi_port=args.midi_port,
-                       worker=args.worker)
+                       worker=args.worker, midi_in=_midi_in(args.midi_in), note_timeout=args.note_timeout)
     monitor = None
     if not args.no_tui:
         from livechip.monitor import Monitor
@@ -103,6 +112,27 @@ def _start_osc(control, host, port):
         return None
     print(f"livechip: OSC on {host}:{server.port} (/livechip/...)", file=sys.stderr, flush=True)
     return server
+
+
+def _voices(text):
+    """`--human P1,TR` -> ["P1", "TR"]."""
+    if not text:
+        return []
+    from livechip.events import VOICES
+    voices = [v.strip().upper() for v in text.split(",") if v.strip()]
+    bad = [v for v in voices if v not in VOICES]
+    if bad:
+        raise LivechipError(f"--human: unknown voice {bad[0]!r} (voices are {', '.join(VOICES)})")
+    return voices
+
+
+def _midi_in(text):
+    """`--midi-in` -> EngineConfig.midi_in: None (the virtual port), False (none), an index or a name."""
+    if text is None:
+        return None
+    if text.lower() in ("none", "off", "no"):
+        return False
+    return int(text) if text.isdigit() else text
 
 
 def devices_command(args):

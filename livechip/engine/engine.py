@@ -12,6 +12,9 @@ Threads and processes (see the README's architecture section):
 - the MIDI sender thread sends the same ring's events at their times: `livechip.io.midi.Sender`;
 - the engine thread (here) moves the model's events into the ring, converting ticks to transport frames
   once, with the tempo; it reads settings from `Control` between steps and never blocks the other two;
+- the player's thread takes MIDI in (`livechip.io.midi_in`, routed by `livechip.engine.jam`): each note goes
+  into the human ring at its arrival time, so both outputs play it at once, and then into the model's
+  context with a rollback (`merge`); the model goes on with the player's voices masked;
 - the model runs in its own process by default (`ProcessWorker`), or in the engine thread (`ThreadWorker`).
 
 Everything in the ring later than what the audio callback and the MIDI sender have taken is speculation and
@@ -22,6 +25,7 @@ import dataclasses
 import gc
 import multiprocessing as mp
 import os
+import queue
 import sys
 import threading
 import time
@@ -36,6 +40,7 @@ from livechip.errors import DeviceError, LivechipError
 
 VOICE_INDEX = {v: i for i, v in enumerate(ev.VOICES)}
 DEFAULT_HORIZON = 0.5   # seconds ahead of the clock; see the README's performance section for why
+PORT_CHECK = 0.5        # seconds between looks at whether the MIDI input port is still there
 RESTARTS = 3            # times a dead model process is restarted before the engine gives up
 RESPECULATE = 0.1       # seconds between two regenerations of the speculation for setting changes (a fader sweep)
 
@@ -53,6 +58,9 @@ class EngineConfig:
     threads: int = 1                    # torch threads for the model
     max_rollback: int = 2048            # tokens that can be revoked (the horizon, with a wide margin)
     preroll: float = 10.0               # at most this many seconds to fill the horizon before the clock starts
+    midi_in: object = None              # MIDI in: None = the virtual port `livechip in`; a name or an index:
+                                        # that existing port; False = no MIDI in
+    note_timeout: float = 20.0          # seconds a player's key may stay down before it counts as stuck
 
 
 class Engine:
@@ -70,7 +78,24 @@ class Engine:
         self.log = log or (lambda msg: print(f"livechip: {msg}", file=sys.stderr, flush=True))
         self.primer = primer
         self.ring = Ring(1 << 14)
-        self.rings = [self.ring]
+        self.human = Ring(1 << 12)   # the player's notes, written by the player's thread at their arrival
+        self.rings = [self.ring, self.human]
+        self.human_played = []       # (frame, voice index, pitch) of every player's event in the human ring
+        self.midi_in = None
+        self.router = None
+        self.turns = None
+        self.reactions = []          # seconds from a player's note arriving to the model's next note scheduled
+        self.merge_times = []        # seconds each merge of the player's notes took
+        self.human_lag = []          # seconds from a MIDI message arriving to the player's thread taking it
+        self.port_checks = []        # seconds each look at the MIDI input port took
+        self._reacting = []          # (monotonic arrival, tick) of player's notes the model has not answered yet
+        self._human_frame = 0
+        self._jam_thread = None
+        self._jam_panic = False
+        self._port_lost = False
+        self._merging = queue.SimpleQueue()   # (arrival, events) from the player's thread to the engine thread
+        self._call_response = False
+        self._waiting = False        # call and response: the model holds back while the player plays
         self.scheduled = []          # (frame, tick, voice index, pitch) of every event in the ring, in ring order
         self.lock = threading.Lock() # guards `scheduled` and worker calls between the engine thread and callers
         self.audio = None
@@ -130,6 +155,8 @@ class Engine:
             except DeviceError as e:
                 self.log(f"MIDI out: {e}; not sending MIDI")
                 self.midi = self.sender = None
+        if cfg.midi and cfg.midi_in is not False:
+            self._open_midi_in()
         self.worker = self._start_worker(self.primer)
         self.log(f"model: {self._model_name()} in {'its own process' if self.worker.kind == 'process' else 'the engine thread'}"
                  f", {self._horizon:g} s ahead")
@@ -149,6 +176,11 @@ class Engine:
             self.sender.start()
         self._thread = threading.Thread(target=self._loop, name="livechip-engine", daemon=True)
         self._thread.start()
+        if self.midi_in is not None:
+            self._jam_thread = threading.Thread(target=self._jam_loop, name="livechip-midi-in", daemon=True)
+            self._jam_thread.start()
+            if self.cfg.midi_in is not None:     # an existing port can go away (the virtual one cannot)
+                threading.Thread(target=self._watch_midi_in, name="livechip-midi-in-watch", daemon=True).start()
         if self.control is not None:
             self._register_actions()
 
@@ -197,6 +229,10 @@ class Engine:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
+        if self._jam_thread is not None and self._jam_thread is not threading.current_thread():
+            self._jam_thread.join(2.0)
+        if self.midi_in is not None:
+            self.midi_in.close()
         self.running = False
         if self.sender is not None:
             self.sender.stop()
@@ -220,6 +256,8 @@ class Engine:
         try:
             while not self._stop.is_set():
                 self._read_control()
+                if self.midi_in is not None:
+                    self._jam_step()
                 if self._pending is not None and time.monotonic() - self._respeculated > RESPECULATE:
                     release, self._pending = self._pending, None
                     self.respeculate(release)
@@ -261,6 +299,8 @@ class Engine:
 
     def _schedule(self, events):
         late = self.voice.frame if hasattr(self, "voice") else 0
+        if self._reacting and events:
+            self._answered(events)
         for e in events:
             if e.voice in self._muted:
                 continue
@@ -366,10 +406,144 @@ class Engine:
 
     def panic(self):
         """All voices off now, on MIDI and in the APU; the model's context is kept."""
+        self._jam_panic = True       # the player's thread lets go of every key still down
         if hasattr(self, "voice"):
             self.voice.silent = True
         if self.sender is not None:
             self.sender.panic()
+
+    # --- the player: MIDI in, heard at once, merged into the context ------------------------------------
+
+    def _open_midi_in(self):
+        """Open MIDI in (the virtual port `livechip in`, or the port cfg.midi_in names); one line if none."""
+        from livechip.engine.jam import Router, Turns
+        from livechip.io.midi_in import MidiIn
+        try:
+            self.midi_in = MidiIn(self.cfg.midi_in, now=self.clock.now)
+        except DeviceError as e:
+            self.log(f"MIDI in: {e}; not listening")
+            return
+        timeout = self.cfg.note_timeout * self.rate
+        snap = self.control.snapshot() if self.control is not None else None
+        self.router = Router.from_snapshot(snap, timeout) if snap else Router(timeout=timeout)
+        self.turns = Turns((snap["response_gap"] if snap else 0.5) * self.rate)
+        human = [v for v in ev.VOICES if self.router.modes[v] == "human"]
+        self.log(f"MIDI in: {self.midi_in.describe()}; human voices: {' '.join(human) or 'none (set a voice to human)'}")
+
+    def _jam_loop(self):
+        """The player's thread: MIDI in -> routed -> the human ring (heard at once). It never waits for the
+        model: the engine thread merges the events into the model's context between its steps (_jam_step)."""
+        inp, router = self.midi_in, self.router
+        version = -1
+        try:
+            while not self._stop.is_set():
+                first = inp.get(timeout=0.01)
+                batch = [] if first is None else [first] + inp.drain()
+                now = int(self.clock.now())
+                out = []
+                c = self.control
+                if c is not None and c.version != version:
+                    version = c.version
+                    snap = c.snapshot()
+                    out += router.configure(snap, now)
+                    self.turns.gap = snap["response_gap"] * self.rate
+                    self._call_response = snap["call_response"]
+                if self._jam_panic:
+                    self._jam_panic = False
+                    out += router.release_all(now)
+                for t, msg in batch:
+                    out += router.message(msg, min(int(t), now))
+                if batch:
+                    self.human_lag.append((now - batch[0][0]) / self.rate)   # arrival -> taken here
+                    if len(self.human_lag) > 100000:
+                        del self.human_lag[:50000]
+                out += router.expire(now)
+                if self._port_lost:
+                    self._port_lost = False
+                    if router.holding:
+                        self.log("MIDI in: the port is gone; the player's notes are released")
+                    out += router.release_all(now)
+                if out:
+                    self._hear(out)
+                    for e in out:
+                        self.turns.heard(e.time)
+                    self._merging.put((time.monotonic(), out))
+        except Exception as e:  # noqa: BLE001 - a failing input must not stop the music; its notes end
+            self.log(f"MIDI in stopped: {type(e).__name__}: {e}")
+            self._hear(router.release_all(int(self.clock.now())))
+
+    def _watch_midi_in(self):
+        """Looks at the input port twice a second (asking the MIDI system can take a while, so not on the
+        player's thread): when it is gone the player's notes are released; when it is back it is reopened."""
+        while not self._stop.wait(PORT_CHECK):
+            t0 = time.monotonic()
+            if not self.midi_in.check():
+                self._port_lost = True
+            self.port_checks.append(time.monotonic() - t0)
+            if len(self.port_checks) > 10000:
+                del self.port_checks[:5000]
+
+    def _hear(self, events):
+        """The player's events (times in frames) to both outputs now, through the human ring."""
+        for e in events:
+            f = max(int(e.time), self._human_frame)
+            self._human_frame = f
+            v, p = VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch
+            while not self.human.push(f, v, p):
+                time.sleep(0.0005)
+            self.human_played.append((f, v, p))
+        if self.sender is not None:
+            self.sender.notify()
+
+    def _jam_step(self):
+        """In the engine thread, between model steps: the player's new events into the model's context
+        (revoke what follows them, roll back, append), and call and response."""
+        batch = []
+        while True:
+            try:
+                batch.append(self._merging.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            events = [e for _, out in batch for e in out]
+            notes = [ev.NoteEvent(self.tempo.ticks(e.time), e.voice, e.pitch) for e in events]
+            t0 = time.monotonic()
+            self.merge(notes)
+            self.merge_times.append(time.monotonic() - t0)
+            if any(e.pitch is not None for e in notes):
+                with self.lock:
+                    self._reacting.append((batch[0][0], notes[-1].time))
+            if len(self.merge_times) > 100000:
+                del self.merge_times[:50000]
+        self._take_turns(int(self.clock.now()))
+
+    def _answered(self, events):
+        """Reaction latency: the model's first note after each of the player's notes is on the schedule."""
+        now = time.monotonic()
+        last = max(e.time for e in events if e.voice not in self._masked) if any(
+            e.voice not in self._masked for e in events) else None
+        if last is None:
+            return
+        keep = []
+        for arrived, tick in self._reacting:
+            if last > tick:
+                self.reactions.append(now - arrived)
+            else:
+                keep.append((arrived, tick))
+        self._reacting[:] = keep
+        if len(self.reactions) > 100000:
+            del self.reactions[:50000]
+
+    def _take_turns(self, now):
+        """Call and response: while the player plays the model holds back (its notes end, it plays only
+        silence); once they leave a gap of `response_gap` with no key down it answers from that moment."""
+        waiting = self._call_response and not self.turns.answering(now, self.router.holding)
+        if waiting == self._waiting:
+            return
+        self._waiting = waiting
+        with self.lock:
+            self.worker.configure(None, ev.VOICES if waiting else self._masked)
+        self.respeculate([v for v in ev.VOICES if v not in self._masked] if waiting else ())
 
     # --- control --------------------------------------------------------------------------------------
 
@@ -391,7 +565,7 @@ class Engine:
         self._horizon = s["horizon"]
         muted_now = self._muted - old_muted
         if self.worker is not None and (settings != self._settings or masked != self._masked):
-            self.worker.configure(settings, masked)
+            self.worker.configure(settings, ev.VOICES if self._waiting else masked)
             self._pending = set(self._pending or ()) | muted_now
         self._settings, self._masked = settings, masked
         if self.worker is not None:
@@ -447,6 +621,8 @@ class Engine:
         heard = self.voice.frame
         with self.lock:
             events = [(f, v, p) for f, _, v, p in self.scheduled if f < heard]
+        events += [e for e in list(self.human_played) if e[0] < heard]
+        events.sort(key=lambda e: e[0])   # stable: at one frame, the model's events before the player's
         out = [ev.NoteEvent(frames_to_ticks(f, self.rate), ev.VOICES[v], None if p < 0 else p)
                for f, v, p in events]
         return ev.Score(sorted(out, key=ev.event_order), frames_to_ticks(heard, self.rate))

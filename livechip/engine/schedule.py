@@ -114,8 +114,12 @@ class Ring:
         k = self._fastest()
         return int(self.times[(k - 1) & self.mask]) if k else -1
 
-    def _quiesce(self, timeout=0.05):
-        """Wait until every consumer pass that may have started before now has ended."""
+    def _quiesce(self, timeout=1.0):
+        """Wait until every consumer pass that may have started before now has ended.
+
+        Passes take microseconds, but a consumer thread can be kept off the CPU (or waiting for the GIL) for
+        tens of milliseconds; cutting the ring under a pass that is still running would let it skip events
+        written later, so only a consumer stuck for a whole second (a dead one) is given up on."""
         ctl = self.ctl
         seen = [int(ctl[_C0 + 2 * c + 1]) for c in range(self.consumers)]
         deadline = time.monotonic() + timeout
