@@ -61,6 +61,9 @@ def play_command(args):
     cfg = EngineConfig(horizon=control.get("horizon"), rate=args.rate, block=args.block_size, audio_device=device,
                        audio=not args.no_audio, midi=not args.no_midi, midi_port=args.midi_port,
                        worker=args.worker, midi_in=_midi_in(args.midi_in), note_timeout=args.note_timeout)
+    if not args.no_tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("livechip: not a terminal: running without the UI (as with --no-tui)", file=sys.stderr)
+        args.no_tui = True
     monitor = None
     if not args.no_tui:
         from livechip.monitor import Monitor

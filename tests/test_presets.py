@@ -1,5 +1,6 @@
 """Presets: TOML files that set the whole instrument; save then load gives the same state; bad files change nothing."""
 
+import os
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -147,3 +148,32 @@ def test_saving_over_an_existing_preset_replaces_it_whole(tmp_path):
     presets.save_preset(Control(), path)
     assert "# old" not in path.read_text()
     assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["default", "accompany", "sparse-ambient"])
+def test_shipped_presets_play(name, tmp_path):
+    """`livechip play --preset NAME` runs the shipped model with the preset (no sound card or MIDI needed: it
+    renders for the recording), and the model plays only the voices the preset gives it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from livechip import tx1
+    from livechip.presets import load_preset
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "models" / "default" / "config.json").is_file():
+        pytest.skip("models/default is not installed")
+    env = dict(os.environ, OMP_NUM_THREADS="1", JACK_NO_START_SERVER="1", JACK_DEFAULT_SERVER="livechip-none")
+    r = subprocess.run([sys.executable, "-m", "livechip", "play", "--no-tui", "--no-osc", "--no-audio",
+                        "--no-midi", "--midi-in", "none", "--duration", "4", "--seed", "1", "--preset", name,
+                        "--record", str(tmp_path)], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stderr
+    score = tx1.read(next(tmp_path.glob("*.tx1.txt")))
+    voices = load_preset(name).get("voices", {})
+    not_model = {v for v, s in voices.items() if s.get("mode", "model") != "model"}
+    played = {e.voice for e in score.events if e.pitch is not None}
+    assert played, "the model played nothing in 4 s"
+    assert not played & not_model, f"the model played {played & not_model}, which the preset does not give it"
