@@ -179,7 +179,10 @@ class AudioCapture:
         lib = ctypes.CDLL(sd._libname)
         self._name = ctypes.create_string_buffer(name.encode())   # PortAudio keeps the pointer
         lib.PaJack_SetClientName(self._name)
-        sd._terminate()
+        try:
+            sd._terminate()      # re-read the devices (and the client name) from scratch
+        except sd.PortAudioError:
+            pass                 # already terminated by a closed stream
         sd._initialize()
         self.sd = sd
         self.blocks = []

@@ -279,7 +279,10 @@ def init_portaudio(client_name="livechip-audio"):
             lib.PaJack_SetClientName(_CLIENT_NAME)
         except (OSError, AttributeError):
             pass
-        sd._terminate()
+        try:
+            sd._terminate()      # re-read the devices (and the client name) from scratch
+        except sd.PortAudioError:
+            pass                 # already terminated by a closed stream
         sd._initialize()
     return sd
 
