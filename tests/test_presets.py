@@ -1,6 +1,7 @@
 """Presets: TOML files that set the whole instrument; save then load gives the same state; bad files change nothing."""
 
 import os
+from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -151,7 +152,7 @@ def test_saving_over_an_existing_preset_replaces_it_whole(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["default", "accompany", "sparse-ambient"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "presets").glob("*.toml")))
 def test_shipped_presets_play(name, tmp_path):
     """`livechip play --preset NAME` runs the shipped model with the preset (no sound card or MIDI needed: it
     renders for the recording), and the model plays only the voices the preset gives it."""
