@@ -9,22 +9,14 @@ from safetensors.torch import load_file, save_file
 
 from livechip.errors import CheckpointError
 from livechip.model.checkpoint import import_lakhnes, load_model, save_model
-from livechip.model.txl import TransformerXL, TXLConfig
+from tests.txl_helpers import random_model
 from tests.checkpoint_helpers import (CONTAINERS, FIXTURES, MARKER, fixtures, livechip, no_marker,  # noqa: F401
                                       reference, run_cli)
 
 torch.set_num_threads(1)
 
 
-def small_model(seed=0, **kw):
-    args = dict(n_layer=2, n_head=2, d_head=8, d_model=16, d_inner=32, tgt_len=8, mem_len=8)
-    args.update(kw)
-    torch.manual_seed(seed)
-    model = TransformerXL(TXLConfig(**args))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.3)
-    return model.eval()
+small_model = random_model   # a small network with random, peaked weights (tests/txl_helpers.py)
 
 
 def logits(model, tokens, mem_len=None):
