@@ -15,8 +15,28 @@ pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd (Debian pac
 RATE, BLOCK = 48000, 256
 
 
+# jackd2 stops processing a client whose whole process was kept off the CPU for a second or more (seen on this
+# 2-core machine under load): its log then says, period after period, "client = livechip-in was not finished".
+# That is the server, not livechip; the session is run once more when it happened, and the test says so.
+STUCK = "client = livechip-in was not finished"
+
+
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
+    s = run_session(tmp_path_factory)
+    if s["jack_log"].count(STUCK) > 100 and not note_ons_on_channel_one(s["daw"]):
+        import warnings
+        warnings.warn(f"jackd stopped processing livechip's MIDI in ({s['jack_log'].count(STUCK)} periods); "
+                      "running the session again")
+        s = run_session(tmp_path_factory)
+    return s
+
+
+def note_ons_on_channel_one(messages):
+    return [m[1] for _, m in messages if len(m) == 3 and m[0] == 0x90 and m[2] > 0]
+
+
+def run_session(tmp_path_factory):
     model = note_happy_model(tmp_path_factory.mktemp("model"))
     out = tmp_path_factory.mktemp("session")
     tune = melody(12, start=64)
@@ -43,9 +63,11 @@ def session(tmp_path_factory):
                 proc.kill()
         cap.stop()
         daw.close()
+        jack_log = jack.log()
     stem = next(out.glob("*.tx1.txt")).name[:-len(".tx1.txt")]
-    return {"rc": proc.returncode, "err": err, "daw": daw.messages, "audio": cap.audio(),
-            "score": tx1.read(out / f"{stem}.tx1.txt"), "keys": [m[1] for _, m in tune if m[0] == 0x90]}
+    return {"rc": proc.returncode, "err": err, "daw": daw.messages, "audio": cap.audio(), "jack_log": jack_log,
+            "score": tx1.read(out / f"{stem}.tx1.txt"), "keys": [m[1] for _, m in tune if m[0] == 0x90],
+            "why": f"livechip said:\n{err}\njackd said:\n{jack_log[-3000:]}"}
 
 
 def test_play_listens_on_livechip_in(session):
@@ -54,9 +76,9 @@ def test_play_listens_on_livechip_in(session):
 
 
 def test_channel_one_and_the_session_carry_exactly_the_players_melody(session):
-    ch1 = [m[1] for _, m in session["daw"] if len(m) == 3 and m[0] == 0x90 and m[2] > 0]
-    assert ch1 == session["keys"]
+    ch1 = note_ons_on_channel_one(session["daw"])
     p1 = [e.pitch for e in session["score"].events if e.voice == "P1" and e.pitch is not None]
-    assert p1 == session["keys"]
+    assert ch1 == session["keys"], f"session P1: {p1}\n{session['why']}"
+    assert p1 == session["keys"], session["why"]
     assert left_sounding(session["daw"]) == set()
     assert abs(session["audio"]).max() > 0.01, "the daemon's audio port carried no sound"

@@ -666,6 +666,7 @@ class ThreadWorker:
         from livechip.engine.stream import Stream
         if isinstance(model, (str, os.PathLike)):
             model = _load(model)
+        _warm_up(model)
         self.stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
         if primer:
             self.stream.prime(primer)
@@ -822,6 +823,7 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, shm_
         from livechip.engine.stream import Stream
         model = _load(source)
         model.eval()
+        _warm_up(model)
         stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
         if primer:
             with torch.inference_mode():
@@ -886,6 +888,17 @@ def generate(stream, target):
         stream.generate_until(target, max_tokens=1)
         stream.masked_voices = masked
     return new
+
+
+def _warm_up(model):
+    """A few tokens on a scratch cache, so the one-token kernels are compiled (or loaded from numba's cache)
+    before the engine starts its clock, not while the first notes are due."""
+    import torch
+
+    from livechip.engine.stream import Stream
+    from livechip.model.sampling import SamplingSettings
+    with torch.inference_mode():
+        Stream(model, SamplingSettings(seed=0), max_rollback=4).generate_until(NEVER, max_tokens=3)
 
 
 def _sampling(d):
