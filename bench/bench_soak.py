@@ -52,21 +52,24 @@ def proc_stat(pid):
 
 class Drain:
     """Collects the newest entries of a ring of figures (`read()` returns them oldest first, `count()` counts
-    every entry ever written) into one list, so minutes of figures survive a ring of seconds."""
+    every entry ever written) into one preallocated array of `capacity` entries, so minutes of figures survive a
+    ring of seconds without this process's memory growing while it is measured."""
 
-    def __init__(self, read, count):
-        self.read, self.count, self.seen, self.out = read, count, 0, []
+    def __init__(self, read, count, capacity, width=1):
+        self.read, self.count, self.seen, self.n = read, count, 0, 0
+        self.out = np.ones((capacity, width))      # written now, so its pages are resident before the start
 
     def __call__(self):
-        vals = self.read()
+        vals = self.read().reshape(-1, self.out.shape[1])
         n = self.count()
-        new = min(n - self.seen, len(vals))
+        new = min(n - self.seen, len(vals), len(self.out) - self.n)
         if new > 0:
-            self.out.append(vals[len(vals) - new:])
+            self.out[self.n:self.n + new] = vals[len(vals) - new:]
+            self.n += new
         self.seen = n
 
     def all(self):
-        return np.concatenate(self.out) if self.out else np.zeros(0)
+        return self.out[:self.n]
 
 
 def busy_load(model, stop):
@@ -89,6 +92,7 @@ def main():
     ap.add_argument("--period", type=int, default=256)
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--horizon", type=float, default=None)
+    ap.add_argument("--seed", type=int, help="the model's sampling seed (default: a new one each run)")
     ap.add_argument("--busy", action="store_true", help="also step a model non-stop in this process")
     ap.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (seconds)")
     args = ap.parse_args()
@@ -108,8 +112,10 @@ def main():
     model = load_model(args.model) if args.worker == "thread" else args.model
     control = Control()
     control.set("horizon", args.horizon or DEFAULT_HORIZON)
+    if args.seed is not None:
+        control.set("seed", args.seed)
     with JackServer(period=args.period, rate=args.rate) as jack:
-        daw = MidiRecorder()
+        daw = MidiRecorder(keep=False)     # counts only: this process's memory is measured
         engine = Engine(model, EngineConfig(horizon=control.get("horizon"), worker=args.worker), control,
                         model_dir=args.model, log=lambda m: print(f"  {m}"))
         engine.start()
@@ -119,8 +125,8 @@ def main():
             threading.Thread(target=busy_load, args=(load_model(args.model), stop), daemon=True).start()
             time.sleep(2.0)
         v, snd = engine.voice, engine.sender
-        cb = Drain(v.timing, lambda: v.blocks)
-        mid = Drain(snd.timing, lambda: snd.n)
+        cb = Drain(v.timing, lambda: v.blocks, int(args.seconds * args.rate / args.period * 1.2) + 4096, 3)
+        mid = Drain(snd.timing, lambda: snd.n, int(args.seconds * 400) + 4096)
         time.sleep(1.0)
         pid_w = engine.worker.proc.pid if engine.worker.kind == "process" else None
         cpu0, rss0 = proc_stat(os.getpid())
@@ -128,17 +134,20 @@ def main():
         xr0 = jack.xruns()
         t0 = time.monotonic()
         end = t0 + args.seconds
+        rss = []                  # (seconds, engine MB, model process MB), every 5 s
         while time.monotonic() < end:
             time.sleep(min(5.0, max(0.0, end - time.monotonic())))
             cb()
             mid()
+            rss.append((time.monotonic() - t0, proc_stat(os.getpid())[1], proc_stat(pid_w)[1] if pid_w else 0.0))
         wall = time.monotonic() - t0
         cpu1, rss1 = proc_stat(os.getpid())
         wcpu1, wrss1 = proc_stat(pid_w) if pid_w else (0.0, 0.0)
         stop.set()
         status = engine.status()
-        lead = [a for t, a in engine.lead if t >= t0]
-        lead_t = [t for t, a in engine.lead if t >= t0]
+        leads = engine.leads()
+        lead = leads[leads[:, 0] >= t0, 1].tolist()
+        lead_t = leads[leads[:, 0] >= t0, 0].tolist()
         engine.stop()
         time.sleep(0.2)
         daw.close()
@@ -153,7 +162,7 @@ def main():
     w = int(1.0 / period)
     for i in range(0, len(e), w):
         late[i:i + w] = e[i:i + w] - e[i:i + w].min()
-    errs = mid.all()
+    errs = mid.all()[:, 0]
     print(f"soak: {wall:.0f} s on JACK dummy {args.rate} Hz / {args.period} frames, model {args.model} "
           f"({args.worker}{', busy model thread' if args.busy else ''}), horizon {control.get('horizon')} s")
     print(f"xruns: {xruns} (server log), {engine.audio.xruns} (PortAudio underflow flags), "
@@ -161,17 +170,32 @@ def main():
     print(f"audio callback start lateness p50/p99/max ms: {pct(late)}   duration p50/p99/max ms: {pct(durs)}"
           f"   ({len(entries)} callbacks, period {period * 1000:.2f} ms)")
     print(f"MIDI send time - scheduled time p50/p99/max ms: {pct(errs)}   ({len(errs)} events, "
-          f"{len(daw.messages)} messages received by the DAW client)")
+          f"{daw.count} messages received by the DAW client)")
     if lead:
         k = int(np.argmin(lead))
         print(f"schedule ahead of now: min {min(lead):.3f} s (at {lead_t[k] - t0:.0f} s), "
               f"median {float(np.median(lead)):.3f} s")
+        if min(lead) < 0:     # where it fell behind: the lead, and the callbacks' frames against their times
+            near = [(round(lt - t0, 2), round(a, 3)) for lt, a in zip(lead_t, lead) if abs(lt - lead_t[k]) < 1.5]
+            print(f"  lead around the minimum (s, s): {near}")
+            ent = t[:, 0] - t0
+            sel = np.abs(ent - (lead_t[k] - t0)) < 10.0
+            fr = t[sel, 2] / args.rate - ent[sel]       # transport seconds minus wall seconds: steps = jumps
+            jumps = np.flatnonzero(np.abs(np.diff(fr)) > 0.05)
+            print("  callback transport jumps (at s: by s): " + ", ".join(
+                f"{ent[sel][j + 1]:.2f}: {fr[j + 1] - fr[j]:+.3f}" for j in jumps[:20]))
     print(f"model restarts: {engine.restarts}; MIDI sender failure: {snd.failed}; engine failure: {engine.failed}")
     print(f"model tokens: {status['tokens']} ({status['tokens'] / wall:.1f}/s)")
     print(f"CPU: engine process {100 * (cpu1 - cpu0) / wall:.1f} %, model process "
           f"{100 * (wcpu1 - wcpu0) / wall:.1f} % (of one core)")
     print(f"memory (RSS): engine {rss0:.0f} -> {rss1:.0f} MB, model process {wrss0:.0f} -> {wrss1:.0f} MB; "
           f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if len(rss) > 2:
+        step = max(1, len(rss) // 10)
+        print("RSS over time, s: engine MB / model MB: " + ", ".join(
+            f"{t:.0f}: {a:.0f}/{b:.0f}" for t, a, b in rss[::step]))
+        half = [a for t, a, _ in rss if t >= wall / 2]
+        print(f"engine RSS growth over the second half: {half[-1] - half[0]:+.1f} MB")
 
 
 if __name__ == "__main__":

@@ -133,11 +133,14 @@ class MidiRecorder:
     `messages` holds (seconds, [status, data...]). No Python runs on JACK's thread (a Python callback there
     would wait for this process's GIL and make the test client itself late): rtmidi queues the messages with
     their JACK time differences, and a thread here collects them. Times are JACK's (period-accurate),
-    counted from the first message, which is placed at the time it was collected."""
+    counted from the first message, which is placed at the time it was collected. With `keep=False` it only
+    counts them (`count`), for soaks that measure this process's memory."""
 
-    def __init__(self, name="testdaw"):
+    def __init__(self, name="testdaw", keep=True):
         import rtmidi
         self.messages = []
+        self.keep = keep
+        self.count = 0
         self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=name)
         self.midi.ignore_types(sysex=False, timing=True, active_sense=True)
         self.midi.open_virtual_port("in")
@@ -159,7 +162,9 @@ class MidiRecorder:
                 return
             msg, delta = m
             self._t = time.monotonic() if self._t is None else self._t + delta
-            self.messages.append((self._t, list(msg)))
+            self.count += 1
+            if self.keep:
+                self.messages.append((self._t, list(msg)))
 
     def close(self):
         self._stop.set()

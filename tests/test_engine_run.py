@@ -79,7 +79,7 @@ def test_schedule_stays_ahead_of_the_clock_and_everything_heard_came_from_the_mo
     heard = engine.played()
     assert heard.events, "nothing was played"
     assert engine.voice.late == 0 and engine.voice.errors == 0
-    leads = [a for _, a in engine.lead[5:]]
+    leads = engine.leads()[5:, 1].tolist()
     assert min(leads) > 0, f"schedule fell behind the clock: {min(leads)} s"
     # tempo 1: model ticks and heard time differ only by the frame rounding of one conversion
     model = [(t, v, p) for t, v, p in stream_notes(engine)]

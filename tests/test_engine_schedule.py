@@ -6,7 +6,7 @@ import time
 import pytest
 
 from livechip.engine.clock import FOLLOW, Clock, TempoMap
-from livechip.engine.schedule import AUDIO, MIDI, NEVER, Ring
+from livechip.engine.schedule import AUDIO, MIDI, NEVER, EventLog, Ring
 
 
 def take(ring, c, until):
@@ -115,3 +115,19 @@ def test_tempo_map_converts_ticks_to_frames_and_keeps_the_past_on_a_tempo_change
     assert m.frames(44100) == 48000                      # what was before the change stays in place
     assert m.frames(88200) == 48000 + 24000              # a second of music now lasts half a second
     assert m.ticks(72000) == 88200
+
+
+def test_event_log_grows_pops_the_newest_and_reads_back_in_order():
+    log = EventLog(capacity=2)
+    rows = [(10 * i, 9 * i, i % 4, 60 + i if i % 3 else -1) for i in range(9)]   # grows twice past 2 rows
+    for r in rows:
+        log.append(*r)
+    assert len(log) == 9 and list(map(tuple, log)) == rows and log.last() == rows[-1]
+    assert log.pop(3) == rows[6:]
+    assert len(log) == 6 and log.last() == rows[5]
+    assert log.rows().tolist() == [list(r) for r in rows[:6]]
+    with pytest.raises(ValueError):
+        log.rows()[0, 0] = 1           # a view for reading only
+    log.append(1, 2, 3, 4)
+    assert log.last() == (1, 2, 3, 4) and len(log) == 7
+    assert log.pop(100) == rows[:6] + [(1, 2, 3, 4)] and log.last() is None and not len(log)

@@ -96,3 +96,28 @@ def test_long_run_with_a_small_rollback_window(model):
             with pytest.raises(ValueError, match="reaches back only"):
                 s.revoke_after(s.history[0][1] - 1)
         assert s.position > 5 * 13
+
+
+def crawling_model():
+    """A small random Transformer-XL that wants `P2_NOTEON_45 WT_1` over and over (notes one tick apart),
+    the trap a small trained model fell into while playing live."""
+    from tests.txl_helpers import random_model
+    m = random_model(seed=3)
+    with torch.no_grad():
+        m.output.bias += 40.0 * torch.tensor([text in ("P2_NOTEON_45", "WT_1") for text in ev.VOCAB])
+    return m
+
+
+@pytest.mark.parametrize("pace", [True, False])
+def test_pace_keeps_a_crawling_model_moving_in_time(pace):
+    from livechip.engine.stream import CRAWL, FRAME_TICKS
+    s = Stream(crawling_model(), SamplingSettings(seed=0), max_rollback=64, pace=pace)
+    with torch.inference_mode():
+        s.generate_until(10 * SEC, max_tokens=2000)
+    h = list(s.history)
+    spans = [h[i + CRAWL + 1][1] - h[i][1] for i in range(len(h) - CRAWL - 1)]
+    if pace:   # any CRAWL + 1 tokens in a row move time on by a frame at least
+        assert min(spans) >= FRAME_TICKS, min(spans)
+        assert s.frontier >= 2000 // (CRAWL + 1) * FRAME_TICKS
+    else:      # the model really does crawl: without pace, 2000 tokens are a few hundredths of a second
+        assert s.frontier < 0.05 * SEC and max(spans) < FRAME_TICKS

@@ -35,13 +35,14 @@ import numpy as np
 
 from livechip import events as ev
 from livechip.engine.clock import Clock, TempoMap, frames_to_ticks
-from livechip.engine.schedule import NEVER, Ring
+from livechip.engine.schedule import NEVER, EventLog, Ring
 from livechip.errors import DeviceError, LivechipError
 
 VOICE_INDEX = {v: i for i, v in enumerate(ev.VOICES)}
 DEFAULT_HORIZON = 0.5   # seconds ahead of the clock; see the README's performance section for why
 PORT_CHECK = 0.5        # seconds between looks at whether the MIDI input port is still there
 RESTARTS = 3            # times a dead model process is restarted before the engine gives up
+LEADS = 1 << 14         # samples of the schedule's lead kept (13 minutes at one per 50 ms)
 RESPECULATE = 0.1       # seconds between two regenerations of the speculation for setting changes (a fader sweep)
 
 
@@ -96,7 +97,7 @@ class Engine:
         self._merging = queue.SimpleQueue()   # (arrival, events) from the player's thread to the engine thread
         self._call_response = False
         self._waiting = False        # call and response: the model holds back while the player plays
-        self.scheduled = []          # (frame, tick, voice index, pitch) of every event in the ring, in ring order
+        self.scheduled = EventLog()  # (frame, tick, voice index, pitch) of every event in the ring, in ring order
         self.lock = threading.Lock() # guards `scheduled` and worker calls between the engine thread and callers
         self.audio = None
         self.recorder = None
@@ -117,7 +118,8 @@ class Engine:
         self._pending = None         # voices to release at the next respeculation; None: none is due
         self._respeculated = 0.0
         self._midi_failed = False
-        self.lead = []               # (monotonic time, seconds of schedule ahead of now), sampled by the engine
+        self._leads = np.zeros((LEADS, 2))  # ring of (monotonic time, seconds of schedule ahead of now), every
+        self.lead_count = 0                 # 50 ms by the engine thread: see leads()
 
     # --- start and stop --------------------------------------------------------------------------------
 
@@ -285,10 +287,10 @@ class Engine:
         new = w.poll()
         self._schedule(new)
         ahead = (self.tempo.frames(w.frontier) - now) / self.rate
-        if not self.lead or time.monotonic() - self.lead[-1][0] > 0.05:
-            self.lead.append((time.monotonic(), ahead))
-            if len(self.lead) > 100000:
-                del self.lead[:50000]
+        mono = time.monotonic()
+        if not self.lead_count or mono - self._leads[(self.lead_count - 1) % LEADS, 0] > 0.05:
+            self._leads[self.lead_count % LEADS] = (mono, ahead)
+            self.lead_count += 1
             if self.control is not None:
                 self.control.report(ahead=round(ahead, 3), tokens=w.tokens, xruns=self.xruns)
             if self.monitor is not None:
@@ -313,7 +315,7 @@ class Engine:
                 if self._stop.wait(0.001):
                     return
                 waited += 1
-            self.scheduled.append((f, e.time, v, p))
+            self.scheduled.append(f, e.time, v, p)
             if self.monitor is not None:
                 self.monitor.note(e.voice, e.pitch, e.time, None, speculative=True)
         if events and self.sender is not None:
@@ -322,8 +324,7 @@ class Engine:
     def _worker_died(self):
         code = getattr(self.worker, "exitcode", None)
         self.log(f"model process died (exit code {code}); all notes off")
-        revoked = self.ring.revoke_after(self.ring.committed())
-        del self.scheduled[len(self.scheduled) - len(revoked):]
+        self.scheduled.pop(len(self.ring.revoke_after(self.ring.committed())))
         self._revoked()
         self.panic()
         self.worker.close()
@@ -340,7 +341,7 @@ class Engine:
             self._stop.set()
             return
         # the new model goes on from the end of its primer, from now on the clock
-        start = max(self.voice.frame, self.scheduled[-1][0] if self.scheduled else 0, round(self.clock.now()))
+        start = max(self.voice.frame, self._last_frame(), round(self.clock.now()))
         self.tempo = TempoMap(self.rate, self.tempo.tempo, tick0=primer.end if primer else 0, frame0=start)
         self.log(f"model process restarted ({self.restarts} of {RESTARTS})")
 
@@ -348,9 +349,10 @@ class Engine:
         """The last `seconds` of what was scheduled, as a Score starting at 0 (to prime a new model)."""
         if not self.scheduled:
             return None
-        end = self.scheduled[-1][1]
+        rows = self.scheduled.rows()
+        end = int(rows[-1, 1])
         first = end - round(seconds * ev.TICKS_PER_SECOND)
-        notes = [(t, v, p) for _, t, v, p in self.scheduled if t >= first]
+        notes = rows[rows[:, 1] >= first, 1:].tolist()
         t0 = notes[0][0]
         out = [ev.NoteEvent(t - t0, ev.VOICES[v], None if p < 0 else p) for t, v, p in notes]
         return ev.Score(out, end - t0)
@@ -368,7 +370,7 @@ class Engine:
         t = at if at is not None else (events[0].time if events else self.tempo.ticks(round(self.clock.now())))
         with self.lock:
             gone = self._revoke(self.tempo.frames(t))
-            kept = self.scheduled[-1][1] if self.scheduled else 0
+            kept = self._last_tick(0)
             after = max(t, kept)     # what was already heard stays before the merged events
             events = [e if e.time >= after else ev.NoteEvent(after, e.voice, e.pitch) for e in events]
             self.worker.merge(after, events, until=None if events else after)
@@ -376,16 +378,22 @@ class Engine:
 
     def _revoke(self, frame):
         """Take back the unheard events after `frame` from the ring and the record; returns them (ticks)."""
-        revoked = self.ring.revoke_after(frame)
-        gone = self.scheduled[len(self.scheduled) - len(revoked):]
-        del self.scheduled[len(self.scheduled) - len(revoked):]
+        gone = self.scheduled.pop(len(self.ring.revoke_after(frame)))
         self._revoked()
         return [ev.NoteEvent(tk, ev.VOICES[v], None if p < 0 else p) for _, tk, v, p in gone]
+
+    def _last_frame(self):
+        last = self.scheduled.last()
+        return last[0] if last else 0
+
+    def _last_tick(self, none):
+        last = self.scheduled.last()
+        return last[1] if last else none
 
     def _revoked(self):
         """Tell the monitor that what was scheduled after the last event kept was taken back."""
         if self.monitor is not None:
-            self.monitor.revoke(self.scheduled[-1][1] if self.scheduled else -1)
+            self.monitor.revoke(self._last_tick(-1))
 
     def respeculate(self, release=()):
         """Throw away the speculation and generate it again from now (new settings are heard at once);
@@ -393,13 +401,13 @@ class Engine:
         now = round(self.clock.now())
         with self.lock:
             self._revoke(max(now, self.ring.committed()))
-            kept = self.scheduled[-1][1] if self.scheduled else 0
+            kept = self._last_tick(0)
             after = max(self.tempo.ticks(now), kept)
             self.worker.merge(after, (), until=after)
             at = max(now, self.ring.last_time(), self.voice.frame)
             for v in release:
                 if self.ring.push(at, VOICE_INDEX[v], -1):
-                    self.scheduled.append((at, self.tempo.ticks(at), VOICE_INDEX[v], -1))
+                    self.scheduled.append(at, self.tempo.ticks(at), VOICE_INDEX[v], -1)
         if release and self.sender is not None:
             self.sender.notify()
         self._respeculated = time.monotonic()
@@ -577,11 +585,9 @@ class Engine:
     def _set_tempo(self, tempo):
         """Re-time the speculative part of the schedule at the new tempo (no model work needed)."""
         with self.lock:
-            revoked = self.ring.revoke_after(self.ring.committed())
-            moved = self.scheduled[len(self.scheduled) - len(revoked):]
-            del self.scheduled[len(self.scheduled) - len(revoked):]
+            moved = self.scheduled.pop(len(self.ring.revoke_after(self.ring.committed())))
             self._revoked()
-            at = max(self.voice.frame, self.scheduled[-1][0] if self.scheduled else 0)
+            at = max(self.voice.frame, self._last_frame())
             self.tempo.set_tempo(tempo, at)
             self._schedule([ev.NoteEvent(t, ev.VOICES[v], None if p < 0 else p) for _, t, v, p in moved])
 
@@ -616,11 +622,18 @@ class Engine:
     def xruns(self):
         return self.audio.xruns if self.audio is not None else 0
 
+    def leads(self):
+        """How far the schedule was ahead of now, sampled every 50 ms: (monotonic time, seconds) rows, the
+        latest LEADS of them, oldest first."""
+        n = min(self.lead_count, LEADS)
+        return self._leads[(np.arange(n) + (self.lead_count - n)) % LEADS].copy()
+
     def played(self):
         """What was heard so far, as a Score in ticks of real time (tempo included)."""
         heard = self.voice.frame
         with self.lock:
-            events = [(f, v, p) for f, _, v, p in self.scheduled if f < heard]
+            rows = self.scheduled.rows()
+            events = rows[rows[:, 0] < heard][:, [0, 2, 3]].tolist()
         events += [e for e in list(self.human_played) if e[0] < heard]
         events.sort(key=lambda e: e[0])   # stable: at one frame, the model's events before the player's
         out = [ev.NoteEvent(frames_to_ticks(f, self.rate), ev.VOICES[v], None if p < 0 else p)
@@ -649,7 +662,6 @@ class Engine:
 # --- where the model runs ------------------------------------------------------------------------------
 
 CHUNK = 8               # tokens sampled between looks at the clock and the command pipe
-STUCK = 8               # notes at one instant after which the model must wait (see generate)
 WORKER_RING = 1 << 14   # events in flight from the model process
 _WANT, _FRONTIER, _TOKENS = range(3)   # shared int64 slots
 
@@ -875,19 +887,8 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, shm_
 
 
 def generate(stream, target):
-    """A few tokens towards `target` (the engine's step of generation, in either kind of worker).
-
-    A model can get stuck choosing notes at one instant without ever waiting (a voice can only change once
-    per instant, so that is no music); after STUCK such notes in a row its next token is forced to be a
-    wait, by masking every voice for that one token."""
-    new = stream.generate_until(target, max_tokens=CHUNK)
-    h = stream.history
-    if len(new) >= STUCK and len(h) > STUCK and h[-1][1] == h[-1 - STUCK][1]:
-        masked = stream.masked_voices
-        stream.masked_voices = ev.VOICES
-        stream.generate_until(target, max_tokens=1)
-        stream.masked_voices = masked
-    return new
+    """A few tokens towards `target`: the engine's step of generation, in either kind of worker."""
+    return stream.generate_until(target, max_tokens=CHUNK)
 
 
 def _warm_up(model):

@@ -184,3 +184,48 @@ class Ring:
 
     def advance(self, c, n):
         self.ctl[_C0 + 2 * c] += n
+
+
+class EventLog:
+    """Every event the engine scheduled, as (frame, tick, voice, pitch) rows in schedule order: the session's
+    record (what `played()` and a saved session read) and the speculative tail that revocation cuts off.
+
+    It lasts as long as the session, so it is kept compact: int64 rows in one array grown by doubling
+    (32 bytes an event; an hour of busy four-voice music is a few MB), not a list of tuples.
+
+    Only the engine thread writes it; readers take the engine's lock.
+    """
+
+    def __init__(self, capacity=4096):
+        self._rows = np.empty((capacity, 4), dtype=np.int64)
+        self._n = 0
+
+    def __len__(self):
+        return self._n
+
+    def __iter__(self):
+        return iter(self._rows[:self._n].tolist())
+
+    def append(self, frame, tick, voice, pitch):
+        if self._n == len(self._rows):
+            grown = np.empty((2 * len(self._rows), 4), dtype=np.int64)
+            grown[:self._n] = self._rows
+            self._rows = grown
+        self._rows[self._n] = (frame, tick, voice, pitch)
+        self._n += 1
+
+    def last(self):
+        """The newest row as a tuple, or None."""
+        return tuple(self._rows[self._n - 1].tolist()) if self._n else None
+
+    def pop(self, k):
+        """Remove the newest `k` rows (the revoked ones) and return them, oldest first."""
+        k = min(k, self._n)
+        self._n -= k
+        return [tuple(r) for r in self._rows[self._n:self._n + k].tolist()]
+
+    def rows(self):
+        """A read-only view of the rows, [n, 4] (valid until the next write)."""
+        v = self._rows[:self._n]
+        v.flags.writeable = False
+        return v

@@ -22,6 +22,11 @@ from livechip import events as ev
 from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample
 
 
+CRAWL = 16                             # tokens that must move time on by at least a frame (see generate_until)
+FRAME_TICKS = ev.TICKS_PER_SECOND // 60
+_SHORT = torch.tensor([not (ev.is_wait(i) and ev.wait_ticks(i) >= FRAME_TICKS) for i in range(len(ev.VOCAB))])
+
+
 class Stream:
     """Generation state for one song: model cache, token history (the last `max_rollback` tokens), frontier.
 
@@ -30,13 +35,16 @@ class Stream:
 
     `settings` (a SamplingSettings) and `masked_voices` (voices whose notes the model may not choose) can be
     assigned at any time; they apply from the next sampled token. A new seed reseeds the generator.
+    `pace`: keep sampled music moving in time (see generate_until); off, the model's distribution is sampled
+    exactly as it is (for comparisons with other implementations).
     """
 
-    def __init__(self, model, settings=None, masked_voices=(), max_rollback=1024, mem_len=None):
+    def __init__(self, model, settings=None, masked_voices=(), max_rollback=1024, mem_len=None, pace=True):
         if max_rollback < 1:
             raise ValueError(f"max_rollback must be >= 1, got {max_rollback}")
         self.model = model
         self.max_rollback = max_rollback
+        self.pace = pace
         model.setup_cache(batch_size=1, max_rollback=max_rollback, mem_len=mem_len)  # mem_len None: the model's
         self.device = _device_of(model)
         self.generator = torch.Generator()
@@ -128,11 +136,22 @@ class Stream:
 
     def generate_until(self, tick, max_tokens=None):
         """Sample tokens until the frontier reaches `tick` (or `max_tokens` were sampled); return the new
-        note events, in order. Notes are sampled at the frontier's time, so all of them are before `tick`."""
+        note events, in order. Notes are sampled at the frontier's time, so all of them are before `tick`.
+
+        Pace: a model can fall into crowding notes faster than time passes (notes at one instant without a
+        wait, or notes one tick apart: `P2_NOTEON_45 WT_1` over and over, seen from a small model). That is
+        no music (a NES driver changes a note at most once a frame, 1/60 s) and it takes tens of thousands of
+        tokens per second of music, so a live schedule falls behind its clock. With `pace` on, when the last
+        CRAWL tokens moved time on by less than a frame, the next token is a wait of at least a frame (notes
+        and shorter waits are banned for that one token; the model chooses among the rest)."""
         new = []
         n = 0
+        h = self._history
         while self.frontier < tick and (max_tokens is None or n < max_tokens):
-            tok = sample(self.next_logits(), self._settings, self.banned, self.generator)
+            banned = self.banned
+            if self.pace and len(h) > CRAWL and h[-1][1] - h[-1 - CRAWL][1] < FRAME_TICKS:
+                banned = banned | _SHORT
+            tok = sample(self.next_logits(), self._settings, banned, self.generator)
             t = self.frontier
             if ev.is_wait(tok):
                 t += ev.wait_ticks(tok)
