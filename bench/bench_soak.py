@@ -152,6 +152,9 @@ def main():
         time.sleep(0.2)
         daw.close()
         xruns = jack.xruns() - xr0
+        import collections
+        import re
+        late_clients = collections.Counter(re.findall(r"client = (\S+) was not finished", jack.log()))
 
     t = cb.all().reshape(-1, 3)
     entries, durs = t[:, 0], t[:, 1]
@@ -167,6 +170,8 @@ def main():
           f"({args.worker}{', busy model thread' if args.busy else ''}), horizon {control.get('horizon')} s")
     print(f"xruns: {xruns} (server log), {engine.audio.xruns} (PortAudio underflow flags), "
           f"{status['late']} events late for their block, {status['callback_errors']} callback errors")
+    if late_clients:
+        print(f"  clients the server found not finished (whole run): {dict(late_clients)}")
     print(f"audio callback start lateness p50/p99/max ms: {pct(late)}   duration p50/p99/max ms: {pct(durs)}"
           f"   ({len(entries)} callbacks, period {period * 1000:.2f} ms)")
     print(f"MIDI send time - scheduled time p50/p99/max ms: {pct(errs)}   ({len(errs)} events, "
