@@ -383,12 +383,14 @@ class Engine:
         return [ev.NoteEvent(tk, ev.VOICES[v], None if p < 0 else p) for _, tk, v, p in gone]
 
     def _last_frame(self):
+        """Frame of the latest event scheduled (0 if none)."""
         last = self.scheduled.last()
         return last[0] if last else 0
 
-    def _last_tick(self, none):
+    def _last_tick(self, default):
+        """Tick of the latest event scheduled (`default` if none)."""
         last = self.scheduled.last()
-        return last[1] if last else none
+        return last[1] if last else default
 
     def _revoked(self):
         """Tell the monitor that what was scheduled after the last event kept was taken back."""
