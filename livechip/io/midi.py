@@ -64,44 +64,60 @@ def list_ports():
     return found
 
 
+def open_port(kind, client, name, port=None):
+    """Open a python-rtmidi port (`kind`: rtmidi.MidiOut or rtmidi.MidiIn) for the client named `client`, on the
+    first MIDI system that has it: the virtual port `name` when `port` is None, else the existing port `port`
+    (an index, or part of its name), opened as `name`. Returns (rtmidi object, API name, port name); raises
+    DeviceError with the reason when no system has it."""
+    import rtmidi
+    apis = available_apis()
+    if not apis:
+        raise DeviceError("no MIDI system (no JACK server and no ALSA sequencer)")
+    way = "in" if kind is rtmidi.MidiIn else "out"
+    err = None
+    for api in apis:
+        with quiet_stderr():
+            try:
+                midi = kind(api, name=client)
+            except rtmidi.SystemError as e:
+                err = e
+                continue
+        try:
+            if port is None:
+                midi.open_virtual_port(name)
+                port_name = name
+            else:
+                ports = midi.get_ports()
+                k = find_port(ports, port)
+                if k is None:
+                    midi.delete()
+                    err = f"no MIDI {way}put port matching {port!r} on {api_name(api)}"
+                    continue
+                midi.open_port(k, name)
+                port_name = ports[k]
+        except (rtmidi.SystemError, rtmidi.InvalidPortError, NotImplementedError) as e:
+            midi.delete()
+            err = e
+            continue
+        return midi, api_name(api), port_name
+    raise DeviceError(f"cannot open MIDI {way}: {err}")
+
+
+def find_port(ports, port):
+    """Index of `port` (an index, a digit string, or part of a name) in `ports`, or None."""
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        k = int(port)
+        return k if 0 <= k < len(ports) else None
+    hits = [k for k, p in enumerate(ports) if port.lower() in p.lower()]
+    return hits[0] if hits else None
+
+
 class MidiOut:
     """One MIDI output: the virtual port `name`, or the existing port whose name contains `port`."""
 
     def __init__(self, name="livechip", port=None):
         import rtmidi
-        apis = available_apis()
-        if not apis:
-            raise DeviceError("no MIDI system (no JACK server and no ALSA sequencer)")
-        self.out = None
-        err = None
-        for api in apis:
-            with quiet_stderr():
-                try:
-                    out = rtmidi.MidiOut(api, name=name)
-                except rtmidi.SystemError as e:
-                    err = e
-                    continue
-            try:
-                if port is None:
-                    out.open_virtual_port(name)
-                    self.port_name = name
-                else:
-                    ports = out.get_ports()
-                    hits = [k for k, p in enumerate(ports) if port.lower() in p.lower()]
-                    if not hits:
-                        out.delete()
-                        err = f"no MIDI output port matching {port!r} on {api_name(api)}"
-                        continue
-                    out.open_port(hits[0], name)
-                    self.port_name = ports[hits[0]]
-            except (rtmidi.SystemError, rtmidi.InvalidPortError, NotImplementedError) as e:
-                out.delete()
-                err = e
-                continue
-            self.out, self.api = out, api_name(api)
-            break
-        if self.out is None:
-            raise DeviceError(f"cannot open MIDI out: {err}")
+        self.out, self.api, self.port_name = open_port(rtmidi.MidiOut, name, name, port)
         self.lock = threading.Lock()     # rtmidi ports are not safe to send from two threads at once
         self.sent = 0
 

@@ -16,7 +16,7 @@ import time
 
 from livechip.errors import DeviceError
 from livechip.io import quiet_stderr
-from livechip.io.midi import api_name, available_apis
+from livechip.io.midi import open_port
 
 VIRTUAL = "livechip in"
 CLIENT = "livechip-in"    # the MIDI system's client name (on JACK the port is `livechip-in:livechip in`)
@@ -53,39 +53,11 @@ class MidiIn:
 
     def _open(self):
         import rtmidi
-        apis = available_apis()
-        if not apis:
-            raise DeviceError("no MIDI system (no JACK server and no ALSA sequencer)")
-        err = None
-        for api in apis:
-            with quiet_stderr():
-                try:
-                    midi = rtmidi.MidiIn(api, name=CLIENT)
-                except rtmidi.SystemError as e:
-                    err = e
-                    continue
-            try:
-                if self.port is None:
-                    midi.open_virtual_port(self.name)
-                    self.port_name = self.name
-                else:
-                    k = find_port(midi.get_ports(), self.port)
-                    if k is None:
-                        midi.delete()
-                        err = f"no MIDI input port matching {self.port!r} on {api_name(api)}"
-                        continue
-                    self.port_name = midi.get_ports()[k]
-                    midi.open_port(k, self.name)
-            except (rtmidi.SystemError, rtmidi.InvalidPortError, NotImplementedError) as e:
-                midi.delete()
-                err = e
-                continue
-            midi.ignore_types(sysex=True, timing=True, active_sense=True)
-            midi.set_error_callback(self._on_error)
-            midi.set_callback(self._on_message)
-            self.midi, self.api = midi, api_name(api)
-            return
-        raise DeviceError(f"cannot open MIDI in: {err}")
+        midi, self.api, self.port_name = open_port(rtmidi.MidiIn, CLIENT, self.name, self.port)
+        midi.ignore_types(sysex=True, timing=True, active_sense=True)
+        midi.set_error_callback(self._on_error)
+        midi.set_callback(self._on_message)
+        self.midi = midi
 
     def check(self):
         """True while the port is there. An existing port that disappeared is closed (the caller releases the
@@ -142,11 +114,3 @@ class MidiIn:
         what = f"virtual port {self.port_name!r}" if self.port is None else f"port {self.port_name!r}"
         return f"{what} ({self.api})" if self.midi is not None else f"{what} (closed)"
 
-
-def find_port(ports, port):
-    """Index of `port` (an index, a digit string, or part of a name) in `ports`, or None."""
-    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
-        k = int(port)
-        return k if 0 <= k < len(ports) else None
-    hits = [k for k, p in enumerate(ports) if port.lower() in p.lower()]
-    return hits[0] if hits else None
