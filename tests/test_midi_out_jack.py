@@ -65,13 +65,23 @@ def test_play_on_jack_exits_cleanly(session):
 
 
 def test_daw_recording_matches_the_session_file_within_one_block(session):
+    """Voice by voice, the DAW got the session file's notes in order, each within one block of its time.
+
+    Voices are compared one by one: at one instant the file orders voices P1, P2, TR, NO, while the DAW gets
+    them in the order they were sent, and two events the engine scheduled late (clamped to the audio frame
+    about to play) may share an instant in the file yet reach the DAW one period apart."""
     daw = [e for e in note_events(session["daw"]) if e[2] is not None]
     score = ev.normalize(session["score"])
     mine = [(e.time / ev.TICKS_PER_SECOND, e.voice, e.pitch) for e in score.events if e.pitch is not None]
     assert len(mine) >= 50
-    assert [(v, p) for _, v, p in daw] == [(v, p) for _, v, p in mine]
     offset = daw[0][0] - mine[0][0]
-    err = np.array([(d[0] - m[0]) - offset for d, m in zip(daw, mine)])
+    err = []
+    for v in ev.VOICES:
+        d = [e for e in daw if e[1] == v]
+        m = [e for e in mine if e[1] == v]
+        assert [p for _, _, p in d] == [p for _, _, p in m], v
+        err += [(a[0] - b[0]) - offset for a, b in zip(d, m)]
+    err = np.array(err)
     print(f"DAW vs session: {len(err)} notes, |error| p50 {np.median(np.abs(err)) * 1e3:.2f} ms, "
           f"max {np.max(np.abs(err)) * 1e3:.2f} ms")
     assert np.max(np.abs(err)) <= BLOCK / RATE
