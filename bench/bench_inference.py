@@ -6,7 +6,8 @@
 
 For each model, on the same weights: tokens/s of the plain path (LakhNES's sampler: each token a one-token
 segment over a memory of mem_len hidden states, keys and values re-projected every time), of the cached step in
-float32 and int8 (weight-only int8 linear layers), the ratio of each to the plain path, per-step latency
+float32, int8 weights (weight-only int8 linear layers) and int8 weights+kv (also int8 keys, values and
+positional keys in the cache: quantize_int8's default), the ratio of each to the plain path, per-step latency
 p50/p99/max, the CPU time per step (this thread's own: other processes on a shared machine inflate wall time,
 much less CPU time), the cost of a rollback, the real-time factor (tokens/s / 57, NES-MDB's mean event rate), and
 the fraction reached of the bound that memory bandwidth puts on a batch-1 step: bytes a step must read
@@ -57,7 +58,9 @@ def step_bytes(model, mem_len):
         if isinstance(m, (torch.nn.Linear, Int8Linear)) and not name.endswith("attn.wr"):
             n += m.weight.numel() * m.weight.element_size() + (m.bias.numel() * 4 if m.bias is not None else 0)
             n += m.scale.numel() * 4 if isinstance(m, Int8Linear) else 0
-    return n, cfg.n_layer * 3 * (mem_len + 1) * cfg.n_head * cfg.d_head * 4
+    int8 = any(layer.attn.kv_int8 for layer in model.layers)
+    rows = cfg.n_layer * 3 * (mem_len + 1) * cfg.n_head       # key, value, positional key rows of d_head
+    return n, rows * (cfg.d_head + 4) if int8 else rows * cfg.d_head * 4
 
 
 def plain_path(model, mem_len, steps):
@@ -119,7 +122,8 @@ def report(name, model, args, bw):
     lat, cpu = plain_path(model, mem_len, args.plain_steps)
     rows = [("plain (LakhNES sampler)", lat, cpu, None, step_bytes(model, mem_len))]
     q = quantize_int8(model)
-    for label, m in (("cached float32", model), ("cached int8", q)):
+    for label, m in (("cached float32", model), ("cached int8 weights", quantize_int8(model, kv=False)),
+                     ("cached int8 weights+kv", q)):
         lat, cpu, back, far = cached_path(m, mem_len, args.max_rollback, args.steps)
         rows.append((label, lat, cpu, (back, far), step_bytes(m, mem_len)))
     plain_tps, plain_cpu = len(rows[0][1]) / sum(rows[0][1]), statistics.median(rows[0][2])
@@ -162,13 +166,15 @@ def perplexity_cost(model, q, full):
     print(f"perplexity, NES-MDB test split, {len(files)} files ({'all' if full else 'a subset; --full-eval for all'}"
           "), livechip.model.evaluate (LakhNES eval.py protocol: 10 streams x 128 tokens, mem_len 896):")
     r = {}
-    for label, m in (("float32", model), ("int8", q)):
+    for label, m in (("float32", model), ("int8 w", quantize_int8(model, kv=False)), ("int8", q)):
         t = time.perf_counter()
         r[label] = evaluate(m, songs)
         print(f"  {label:8} perplexity {r[label]['perplexity']:.4f} (NLL {r[label]['nll']:.5f} nats, "
               f"{r[label]['tokens']:,} tokens, {time.perf_counter() - t:.0f} s)")
-    print(f"  int8 cost: {r['int8']['perplexity'] - r['float32']['perplexity']:+.4f} perplexity "
-          f"({r['int8']['nll'] - r['float32']['nll']:+.5f} nats/event)")
+    for label in ("int8 w", "int8"):
+        print(f"  {label} cost: {r[label]['perplexity'] - r['float32']['perplexity']:+.4f} perplexity "
+              f"({r[label]['nll'] - r['float32']['nll']:+.5f} nats/event)")
+    print("  (int8 w: int8 weights only; int8: int8 weights, keys, values and positional keys, the default)")
     if not full:
         print(f"  full split: python3 bench/bench_inference.py --model {sys.argv[sys.argv.index('--model') + 1] if '--model' in sys.argv else 'models/default'} "
               "--skip-lakhnes --full-eval")

@@ -164,6 +164,9 @@ def generate_command(args):
         raise LivechipError(f"{args.rhythm}: no events in the kept voice(s) {', '.join(keep)}")
     model = load_model(args.model)
     model.eval()
+    if args.int8:
+        from livechip.model.quantize import quantize_int8
+        model = quantize_int8(model)
 
     seconds = args.seconds
     if seconds is None and args.events is None:

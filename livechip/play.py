@@ -60,7 +60,8 @@ def play_command(args):
         device = int(device)
     cfg = EngineConfig(horizon=control.get("horizon"), rate=args.rate, block=args.block_size, audio_device=device,
                        audio=not args.no_audio, midi=not args.no_midi, midi_port=args.midi_port,
-                       worker=args.worker, midi_in=_midi_in(args.midi_in), note_timeout=args.note_timeout)
+                       worker=args.worker, midi_in=_midi_in(args.midi_in), note_timeout=args.note_timeout,
+                       int8=args.int8)
     if not args.no_tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("livechip: not a terminal: running without the UI (as with --no-tui)", file=sys.stderr)
         args.no_tui = True

@@ -92,6 +92,14 @@ def test_fixed_seed_reproducible(tmp_path, model_dir, run):
     assert score.end == 8 * ev.TICKS_PER_SECOND and score.events
 
 
+def test_int8_generates_reproducibly(tmp_path, model_dir, run):
+    a, b = tmp_path / "a.tx1.txt", tmp_path / "b.tx1.txt"
+    run("-o", a, "--model", model_dir, "--seconds", 8, "--seed", 42, "--int8")
+    run("-o", b, "--model", model_dir, "--seconds", 8, "--seed", 42, "--int8")
+    assert a.read_bytes() == b.read_bytes()
+    assert files.read_score(a).events
+
+
 def test_events_count_and_midi_output(tmp_path, model_dir, run):
     out = tmp_path / "song.mid"
     p = run("-o", out, "--model", model_dir, "--events", 40, "--seed", 1, "--top-p", 0.9)

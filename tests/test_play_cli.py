@@ -51,6 +51,14 @@ def test_play_without_devices_plays_for_its_duration_and_records(model, tmp_path
         [(e.voice, e.pitch) for e in ev.normalize(score).events]
 
 
+def test_play_int8_runs_the_model_process_on_the_int8_form(model, tmp_path):
+    r = livechip("play", "--no-tui", "--duration", "3", "--record", str(tmp_path), "--model", str(model),
+                 "--seed", "1", "--int8")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(tx1.read(str(next(tmp_path.glob("*.tx1.txt")))).events) >= 3
+
+
 def test_devices_says_there_are_none_here(capsys, monkeypatch):
     from livechip.cli import main
     monkeypatch.setenv("JACK_DEFAULT_SERVER", f"none{os.getpid()}")

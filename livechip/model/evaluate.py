@@ -137,6 +137,9 @@ def eval_command(args):
 
     paths = find_files(args.inputs)
     model = load_model(args.model, device=args.device)
+    if args.int8:
+        from livechip.model.quantize import quantize_int8
+        model = quantize_int8(model)
     songs = [song_tokens(p) for p in paths]
     r = evaluate(model, songs, args.batch_size, args.tgt_len, args.mem_len, args.all_tokens,
                  progress=not (args.json or args.quiet))

@@ -1,4 +1,5 @@
-"""The cached one-token step of the Transformer-XL as numba kernels (CPU, float32 or float64, int8 weights).
+"""The cached one-token step of the Transformer-XL as numba kernels (CPU, float32 or float64; int8 weights,
+int8 keys, values and positional keys).
 
 At batch 1 a step is a chain of matrix-vector products: its speed is the speed at which the weights, keys,
 values and positional keys stream from memory. In torch, dispatch dominates a small model's step and MKL's
@@ -15,6 +16,7 @@ import numpy as np
 from numba import njit
 
 JIT = dict(fastmath=True, cache=True, boundscheck=False, nogil=True)
+EXACT = dict(cache=True, boundscheck=False, nogil=True)      # IEEE arithmetic: rounds as torch does
 
 
 @njit(**JIT)
@@ -48,15 +50,31 @@ def layer_norm(x, w, b, eps, out):
             out[r, j] = (x[r, j] - mean) * inv * w[j] + b[j]
 
 
+@njit(**EXACT)
+def store(dst, src, q8):
+    """dst[:] = src, or with q8 (dst int8) rounded with one scale for the row, max |src| / 127, as
+    `txl.int8_rows` does; returns the scale (1 without q8)."""
+    if not q8:
+        for d in range(src.size):
+            dst[d] = src[d]
+        return src.dtype.type(1)
+    f = src.dtype.type
+    s = max(np.abs(src).max(), f(1e-12)) * f(1 / 127)
+    inv = f(1) / s
+    for d in range(src.size):
+        dst[d] = np.int8(min(max(np.rint(src[d] * inv), f(-127)), f(127)))
+    return s
+
+
 @njit(**JIT)
 def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1, b1, w2, s2, b2, bias, scale,
-          kv, rr, j, C, s, W, h, qkv, y, a, f, score, qw, qr):
+          kv, ks, rr, rs, q8, j, C, s, W, h, qkv, y, a, f, score, qw, qr):
     """One layer for one new position of B streams, x [B, d] updated in place.
 
-    Writes the position's keys and values at slots j and j + C of kv [2, B * H, 2C, Dh] and attends over the W
-    slots s..s+W-1 (the last one is the new position); rr [H, mem_len + 1, Dh] holds the positional keys by
-    distance mem_len - i, bias [2, H, Dh] the r_w/r_r biases times `scale`. h, qkv, y, a, f, score, qw, qr:
-    scratch."""
+    Writes the position's keys and values at slots j and j + C of kv [2, B * H, 2C, Dh] (with q8, kv is int8
+    and their row scales go to ks [2, B * H, 2C]) and attends over the W slots s..s+W-1 (the last one is the new
+    position); rr [H, mem_len + 1, Dh] holds the positional keys by distance mem_len - i (row scales rs),
+    bias [2, H, Dh] the r_w/r_r biases times `scale`. h, qkv, y, a, f, score, qw, qr: scratch."""
     B = x.shape[0]
     H, M1, Dh = rr.shape
     HD = H * Dh
@@ -69,20 +87,25 @@ def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1,
     for b in range(B):
         for hd in range(H):
             n = b * H + hd
-            kv[0, n, j] = kv[0, n, j + C] = qkv[b, HD + hd * Dh:HD + (hd + 1) * Dh]
-            kv[1, n, j] = kv[1, n, j + C] = qkv[b, 2 * HD + hd * Dh:2 * HD + (hd + 1) * Dh]
+            for i in range(2):                     # key, value
+                row = qkv[b, (i + 1) * HD + hd * Dh:(i + 1) * HD + (hd + 1) * Dh]
+                ks[i, n, j] = ks[i, n, j + C] = store(kv[i, n, j], row, q8)
+                kv[i, n, j + C] = kv[i, n, j]
             q = qkv[b, hd * Dh:(hd + 1) * Dh]
             for d in range(Dh):
                 qw[d] = q[d] * scale + bias[0, hd, d]
                 qr[d] = q[d] * scale + bias[1, hd, d]
             top = -np.inf
+            f32 = qw.dtype.type
             for t in range(W):                     # score[t] = qw . key + qr . positional key
                 k, r = kv[0, n, s + t], rr[hd, off + t]
-                acc = qw[0] - qw[0]
+                ak = qw[0] - qw[0]
+                ar = qw[0] - qw[0]
                 for d in range(Dh):
-                    acc += qw[d] * k[d] + qr[d] * r[d]
-                score[t] = acc
-                top = max(top, acc)
+                    ak += qw[d] * f32(k[d])
+                    ar += qr[d] * f32(r[d])
+                score[t] = ak * ks[0, n, s + t] + ar * rs[hd, off + t]
+                top = max(top, score[t])
             total = qw[0] - qw[0]
             for t in range(W):
                 score[t] = np.exp(score[t] - top)
@@ -91,9 +114,9 @@ def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1,
             out[:] = 0
             for t in range(W):
                 v = kv[1, n, s + t]
-                p = score[t] / total
+                p = score[t] / total * ks[1, n, s + t]
                 for d in range(Dh):
-                    out[d] += p * v[d]
+                    out[d] += p * f32(v[d])
     matvec(wo, so, y, a)
     d_model = x.shape[1]
     if pre_lnorm:

@@ -82,10 +82,24 @@ def rel_shift(x: Tensor) -> Tensor:
     return F.pad(x, (1, 0)).view(*lead, K + 1, T)[..., 1:, :].reshape(*lead, T, K)
 
 
+def int8_rows(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Each row of x (last dim) as int8 with one scale, max |row| / 127: (int8 [..., n], scale [...]).
+    (Written as products with reciprocals, the way the cached step's kernel computes it, bit for bit.)"""
+    s = x.abs().amax(-1).clamp(min=1e-12) * (1 / 127)
+    return (x * (1 / s)[..., None]).round().clamp(-127, 127).to(torch.int8), s
+
+
+def through_int8(x: Tensor) -> Tensor:
+    """x rounded to int8 rows and back: what an int8 cache holds of it."""
+    q, s = int8_rows(x)
+    return q.to(x.dtype) * s[..., None]
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: TXLConfig):
         super().__init__()
         self.n_head, self.d_head = cfg.n_head, cfg.d_head
+        self.kv_int8 = False       # keys, values and positional keys rounded to int8 rows (quantize.py sets it)
         self.scale = 1 / math.sqrt(cfg.d_head)
         self.wqkv = nn.Linear(cfg.d_model, 3 * cfg.n_head * cfg.d_head, bias=False)
         self.wr = nn.Linear(cfg.d_model, cfg.n_head * cfg.d_head, bias=False)
@@ -100,6 +114,8 @@ class Attention(nn.Module):
         H, Dh = self.n_head, self.d_head
         q, k, v = self.wqkv(h).view(B, K, 3, H, Dh).permute(2, 0, 3, 1, 4)   # each [B, H, K, Dh]
         q = q[:, :, K - n_q:]
+        if self.kv_int8:
+            k, v, rk = through_int8(k), through_int8(v), through_int8(rk)
         ac = (q + r_w_bias[:, None]) @ k.transpose(-1, -2)                     # [B, H, n_q, K] by key
         bd = rel_shift((q + r_r_bias[:, None]) @ rk.transpose(-1, -2))         # [B, H, n_q, K] by key
         score = ((ac + bd) * self.scale).masked_fill(mask, float("-inf"))
@@ -253,7 +269,7 @@ class TransformerXL(nn.Module):
         if B != c.B:
             raise ValueError(f"the cache was set up for batch size {c.B}, got {B} streams")
         if n == 0:
-            return torch.empty(B, 0, self.cfg.n_token, dtype=c.kv[0].dtype, device=tokens.device)
+            return torch.empty(B, 0, self.cfg.n_token, dtype=c.ks[0].dtype, device=tokens.device)
         if n > c.max_rollback:
             return torch.cat([self.step(tokens[:, i:i + c.max_rollback])
                               for i in range(0, n, c.max_rollback)], 1)
@@ -262,9 +278,9 @@ class TransformerXL(nn.Module):
                 logits = c.step1(self, tokens[:, 0])[:, None]
             else:
                 x = self.embed(tokens)
-                for layer, kv, rr in zip(self.layers, c.kv, c.rr):
+                for i, layer in enumerate(self.layers):
                     h = layer.attn_norm(x) if layer.pre_lnorm else x
-                    x = layer.finish(x, c.attend(layer.attn, h, kv, rr, self.r_w_bias, self.r_r_bias))
+                    x = layer.finish(x, c.attend(layer.attn, h, i, self.r_w_bias, self.r_r_bias))
                 logits = self.head(x)
             c.pos += n
             c.hi = max(c.hi, c.pos)
@@ -339,6 +355,8 @@ class Cache:
     consecutive positions are one contiguous slice: attention reads a slice, rollback moves `pos`, nothing is
     ever moved. `rr[l][:, i]` is layer l's positional key for distance mem_len - i ([H, mem_len + 1, Dh]), so the
     positional keys of a window ending at the query are the tail of `rr[l]`, in the window's order.
+    With an int8 model (quantize.py, kv=True) keys, values and positional keys are int8 rows of Dh with one scale
+    each (`ks`, `rs`; ones for a float cache): a quarter of the bytes a step reads from the cache.
     """
 
     def __init__(self, model: TransformerXL, batch_size: int, max_rollback: int, mem_len: int):
@@ -353,24 +371,31 @@ class Cache:
         self.pos = self.hi = 0      # tokens fed; highest position ever written (slots below hi - C are stale)
         self.B, self.H, self.Dh = batch_size, cfg.n_head, cfg.d_head
         w = model.r_w_bias
-        self.kv = [torch.zeros(2, batch_size * cfg.n_head, 2 * C, cfg.d_head, dtype=w.dtype, device=w.device)
+        self.int8 = any(layer.attn.kv_int8 for layer in model.layers)
+        shape = (2, batch_size * cfg.n_head, 2 * C)
+        self.kv = [torch.zeros(*shape, cfg.d_head, dtype=torch.int8 if self.int8 else w.dtype, device=w.device)
                    for _ in model.layers]
+        self.ks = [torch.ones(shape, dtype=w.dtype, device=w.device) for _ in model.layers]   # int8 row scales
         self.scale = 1 / math.sqrt(cfg.d_head)
         with torch.no_grad():
             pos = sinusoid(distances(cfg, mem_len + 1).flip(0), cfg.d_model).to(w)
-            self.rr = [layer.attn.wr(pos).view(mem_len + 1, cfg.n_head, cfg.d_head).transpose(0, 1).contiguous()
-                       for layer in model.layers]
+            rr = [layer.attn.wr(pos).view(mem_len + 1, cfg.n_head, cfg.d_head).transpose(0, 1).contiguous()
+                  for layer in model.layers]
+            if self.int8:
+                self.rr, self.rs = map(list, zip(*(int8_rows(r) for r in rr)))
+            else:
+                self.rr, self.rs = rr, [torch.ones(r.shape[:2], dtype=w.dtype, device=w.device) for r in rr]
             self.bias = torch.stack([model.r_w_bias, model.r_r_bias]) * self.scale   # [2, H, Dh]
         self.numba = self._numba_args(model)
 
-    def write(self, kv: Tensor, new: Tensor):
-        """Store new [2, B * H, n, Dh] at positions pos..pos+n-1 (both copies)."""
+    def write(self, buf: Tensor, new: Tensor):
+        """Store new [2, B * H, n, ...] at positions pos..pos+n-1 of buf [2, B * H, 2C, ...] (both copies)."""
         C, n, j = self.C, new.size(2), self.pos % self.C
-        kv[:, :, j:j + n] = new
+        buf[:, :, j:j + n] = new
         m = min(n, C - j)                          # the mirror copy: +C for the first m, -C for the rest
-        kv[:, :, j + C:j + C + m] = new[:, :, :m]
+        buf[:, :, j + C:j + C + m] = new[:, :, :m]
         if m < n:
-            kv[:, :, :n - m] = new[:, :, m:]
+            buf[:, :, :n - m] = new[:, :, m:]
 
     def step1(self, model: TransformerXL, tokens: Tensor) -> Tensor:
         """The hot path: one new position per stream (tokens [B]) through every layer, in the numba kernels;
@@ -395,12 +420,12 @@ class Cache:
             return False
         one = np.float32 if w.dtype == torch.float32 else np.float64
         self.fast = []
-        for layer, kv, rr in zip(model.layers, self.kv, self.rr):
+        for layer, kv, ks, rr, rs in zip(model.layers, self.kv, self.ks, self.rr, self.rs):
             at, ln1, ff, ln2 = layer.attn, layer.attn_norm, layer.ff, layer.ff_norm
             self.fast.append((layer.pre_lnorm, one(ln1.eps), *_np(ln1.weight, ln1.bias),
                               *_np_linear(at.wqkv, one)[:2], *_np_linear(at.wo, one)[:2],
                               *_np(ln2.weight, ln2.bias), *_np_linear(ff.w1, one), *_np_linear(ff.w2, one),
-                              *_np(self.bias), one(self.scale), *_np(kv, rr)))
+                              *_np(self.bias), one(self.scale), *_np(kv, ks, rr, rs), self.int8))
         self.head = [_np_linear(lin, one) for lin in (model.out_proj, model.output) if lin is not None]
         cfg = model.cfg
         HD = cfg.n_head * cfg.d_head
@@ -409,18 +434,27 @@ class Cache:
                         + [np.zeros(n, one) for n in (self.mem_len + 1, cfg.d_head, cfg.d_head)])
         return True
 
-    def attend(self, attn: Attention, h: Tensor, kv: Tensor, rr: Tensor, r_w_bias, r_r_bias):
-        """Attention output [B, n, d] of n new positions h [B, n, d] (already normed if pre-LN); writes their
-        keys and values at positions pos..pos+n-1."""
+    def attend(self, attn: Attention, h: Tensor, layer: int, r_w_bias, r_r_bias):
+        """Attention output [B, n, d] of n new positions h [B, n, d] (already normed if pre-LN) in a layer;
+        writes their keys and values at positions pos..pos+n-1."""
         B, n, _ = h.shape
         H, Dh, C, M = self.H, self.Dh, self.C, self.mem_len
+        kv, ks, rr = self.kv[layer], self.ks[layer], self.rr[layer]
         q, k, v = attn.wqkv(h).view(B, n, 3, H, Dh).permute(2, 0, 3, 1, 4)  # each [B, H, n, Dh]
-        self.write(kv, torch.stack([k, v]).view(2, B * H, n, Dh))
+        new = torch.stack([k, v]).view(2, B * H, n, Dh)
+        if self.int8:
+            new, scale = int8_rows(new)
+            self.write(ks, scale)
+            rr = rr.to(h.dtype) * self.rs[layer][..., None]
+        self.write(kv, new)
         p0 = self.pos
         a = max(0, p0 - self.span)                 # oldest position any of the n queries sees
         W = p0 + n - a
         s = a % C
         kw, vw = (kv[i].view(B, H, 2 * C, Dh)[:, :, s:s + W] for i in (0, 1))
+        if self.int8:
+            sk, sv = (ks[i].view(B, H, 2 * C)[:, :, s:s + W, None] for i in (0, 1))
+            kw, vw = kw.to(h.dtype) * sk, vw.to(h.dtype) * sv
         ac = (q + r_w_bias[:, None]) @ kw.transpose(-1, -2)                   # [B, H, n, W]
         dist = (torch.arange(p0, p0 + n)[:, None] - torch.arange(a, a + W)[None, :]).to(h.device)
         bd = (q + r_r_bias[:, None]) @ rr.transpose(-1, -2)                   # [B, H, n, M + 1] by distance M - i
