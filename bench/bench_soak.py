@@ -6,7 +6,9 @@ periods by default), a test DAW client recording the `livechip` MIDI port, and p
 - the audio callback: how late it starts relative to its period (GIL waits show up here) and how long it runs;
 - MIDI out: send time minus scheduled time, p50/p99/max;
 - how far ahead of now the schedule stays (min/median);
-- CPU use of the engine process and the model process, and their memory at the start and the end.
+- CPU use of the engine process and the model process, and their memory at the start and the end;
+- the engine process's garbage collections: how many of each generation, and the longest (the collector holds
+  the GIL, so a long one makes the audio callback and every Python JACK client of the process wait).
 
 Prints figures, asserts nothing.
 
@@ -84,6 +86,26 @@ def busy_load(model, stop):
             s.prime(())
 
 
+class GcTimes:
+    """Durations of this process's garbage collections by generation (gc.callbacks)."""
+
+    def __init__(self):
+        import gc
+        self.t0 = 0.0
+        self.times = {0: [], 1: [], 2: []}
+        gc.callbacks.append(self)
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self.t0 = time.perf_counter()
+        else:
+            self.times[info["generation"]].append(time.perf_counter() - self.t0)
+
+    def summary(self):
+        return ", ".join(f"gen{g} {len(t)} (max {max(t) * 1e3:.1f} ms)" if t else f"gen{g} 0"
+                         for g, t in self.times.items())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=600.0)
@@ -132,6 +154,7 @@ def main():
         cpu0, rss0 = proc_stat(os.getpid())
         wcpu0, wrss0 = proc_stat(pid_w) if pid_w else (0.0, 0.0)
         xr0 = jack.xruns()
+        gct = GcTimes()
         t0 = time.monotonic()
         end = t0 + args.seconds
         rss = []                  # (seconds, engine MB, model process MB), every 5 s
@@ -189,6 +212,7 @@ def main():
             jumps = np.flatnonzero(np.abs(np.diff(fr)) > 0.05)
             print("  callback transport jumps (at s: by s): " + ", ".join(
                 f"{ent[sel][j + 1]:.2f}: {fr[j + 1] - fr[j]:+.3f}" for j in jumps[:20]))
+    print(f"garbage collections in the engine process: {gct.summary()}")
     print(f"model restarts: {engine.restarts}; MIDI sender failure: {snd.failed}; engine failure: {engine.failed}")
     print(f"model tokens: {status['tokens']} ({status['tokens'] / wall:.1f}/s)")
     print(f"CPU: engine process {100 * (cpu1 - cpu0) / wall:.1f} %, model process "
