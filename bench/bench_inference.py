@@ -35,18 +35,21 @@ TEST_SPLIT = ROOT.parent / "shared" / "data" / "nesmdb_tx1" / "test"
 
 
 def bandwidth():
-    """(read, copy) bytes per second: sum of a 256 MiB tensor, and a 256 MiB copy counted read + write."""
+    """(read, copy) bytes per second with torch's threads: sum of a 256 MiB tensor, and a 256 MiB copy counted
+    read + write (best of 5; this thread's CPU time with one thread, which other processes barely disturb,
+    wall time with several)."""
     src = torch.ones(64 * 2**20)
     dst = torch.empty_like(src)
-    read = min(_cpu(src.sum) for _ in range(5))
-    copy = min(_cpu(lambda: dst.copy_(src)) for _ in range(5))
+    read = min(_time(src.sum) for _ in range(5))
+    copy = min(_time(lambda: dst.copy_(src)) for _ in range(5))
     return src.numel() * 4 / read, 2 * src.numel() * 4 / copy
 
 
-def _cpu(fn):
-    t = time.thread_time()
+def _time(fn):
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
+    t = clock()
     fn()
-    return time.thread_time() - t
+    return clock() - t
 
 
 def step_bytes(model, mem_len):
@@ -133,19 +136,23 @@ def report(name, model, args, bw):
     for label, lat, cpu, _, (wb, cb) in rows:
         tps, c50 = len(lat) / sum(lat), statistics.median(cpu)
         bound = bw / wb
+        step = c50 if torch.get_num_threads() == 1 else pct(lat, .5)   # several threads: wall time
         print(f"{label:24} {tps:7.1f} {tps / plain_tps:7.1f} {tps / EVENTS_PER_SECOND:6.2f} "
               f"{pct(lat, .5) * 1e3:7.2f} {pct(lat, .99) * 1e3:7.2f} {max(lat) * 1e3:7.2f} "
               f"{c50 * 1e3:7.2f} {1 / c50:9.1f} {plain_cpu / c50:7.1f} {1 / c50 / EVENTS_PER_SECOND:6.2f} "
-              f"{wb / 1e6:5.1f}+{cb / 1e6:5.1f} {bound:6.1f} {1 / c50 / bound:5.0%} "
-              f"{1 / c50 / (bw / (wb + cb)):6.0%}")
+              f"{wb / 1e6:5.1f}+{cb / 1e6:5.1f} {bound:6.1f} {1 / step / bound:5.0%} "
+              f"{1 / step / (bw / (wb + cb)):6.0%}")
         if label != rows[0][0]:
             print(f"{'':24} cpu ms per step p50 {c50 * 1e3:.2f}, p99 {pct(cpu, .99) * 1e3:.2f}, "
                   f"max {max(cpu) * 1e3:.2f}; wall p99/p50 {pct(lat, .99) / pct(lat, .5):.2f}, "
                   f"cpu p99/p50 {pct(cpu, .99) / c50:.2f}")
     print("(tok/s, p50/p99/max: wall clock; cpu ms: median CPU time of this thread per step, and the tokens/s "
           "and ratios it gives; MB w+c: weights + cache bytes read per step; bound: read bandwidth / weight bytes, "
-          "tokens/s; of w, of w+c: CPU-time tokens/s as a fraction of the weight-bytes bound and of the bound "
-          "for all bytes read)")
+          "tokens/s; of w, of w+c: tokens/s (CPU time with one thread, wall p50 with several) as a fraction of "
+          "the weight-bytes bound and of the bound for all bytes read)")
+    if torch.get_num_threads() > 1:
+        print("(several threads: the cpu columns count the calling thread only and understate the step; read "
+              "the wall-clock columns)")
     for label, _, _, rb, _ in rows[1:]:
         back, far = rb
         print(f"rollback ({label}): {statistics.median(back) * 1e6:.1f} us median over {len(back)} one-token "
@@ -183,7 +190,7 @@ def perplexity_cost(model, q, full):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a saved model folder (default: models/default if it holds a model)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1; the kernels use one)")
+    ap.add_argument("--threads", type=int, default=1, help="threads for torch and the step kernels (default 1)")
     ap.add_argument("--mem-len", type=int, help="memory length (default: LakhNES generate.py's 512 for the "
                     "LakhNES-size model, the model's own for --model)")
     ap.add_argument("--max-rollback", type=int, default=1024)
@@ -193,11 +200,13 @@ def main():
     ap.add_argument("--full-eval", action="store_true", help="int8 perplexity cost on the whole test split")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from livechip.model import kernels
+    kernels.set_threads(args.threads)
     torch.manual_seed(0)
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores; other "
           "processes on the machine slow the wall-clock figures below)")
     bw, copy = bandwidth()
-    print(f"memory bandwidth, one thread: read {bw / 1e9:.1f} GB/s (sum of 256 MiB), copy {copy / 1e9:.1f} GB/s "
+    print(f"memory bandwidth, {args.threads} thread(s): read {bw / 1e9:.1f} GB/s (sum of 256 MiB), copy {copy / 1e9:.1f} GB/s "
           "(read + write); bounds below use the read figure")
     if not args.skip_lakhnes:
         report("LakhNES size, random weights", TransformerXL(LAKHNES).eval(),

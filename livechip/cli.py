@@ -178,6 +178,8 @@ def _add_play_commands(sub):
     p.add_argument("--worker", choices=("process", "thread"), default="process",
                    help="run the model in its own process (default) or in the engine's thread")
     p.add_argument("--int8", action="store_true", help=INT8_HELP)
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for the model (default 1: leave the other cores to audio and MIDI)")
     p.add_argument("--midi-in", metavar="NAME|INDEX",
                    help="play along from this MIDI input port (part of its name, or its index; `none`: no MIDI "
                         "in); default: a virtual port `livechip in`")

@@ -37,6 +37,8 @@ def play_command(args):
         raise LivechipError(f"--note-timeout must be > 0 seconds, got {args.note_timeout}")
     if args.duration is not None and not args.duration > 0:
         raise LivechipError(f"--duration must be > 0 seconds, got {args.duration}")
+    if not 1 <= args.threads <= 256:
+        raise LivechipError(f"--threads must be 1..256, got {args.threads}")
     if args.block_size is not None and not 16 <= args.block_size <= 8192:
         raise LivechipError(f"--block-size must be 16..8192 frames, got {args.block_size}")
     record_dir = Path(args.record) if args.record else None
@@ -61,7 +63,7 @@ def play_command(args):
     cfg = EngineConfig(horizon=control.get("horizon"), rate=args.rate, block=args.block_size, audio_device=device,
                        audio=not args.no_audio, midi=not args.no_midi, midi_port=args.midi_port,
                        worker=args.worker, midi_in=_midi_in(args.midi_in), note_timeout=args.note_timeout,
-                       int8=args.int8)
+                       int8=args.int8, threads=args.threads)
     if not args.no_tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("livechip: not a terminal: running without the UI (as with --no-tui)", file=sys.stderr)
         args.no_tui = True

@@ -72,6 +72,7 @@ def test_devices_says_there_are_none_here(capsys, monkeypatch):
     (["--model", "/nonexistent/model"], "not a model folder"),
     (["--temperature", "nan"], "temperature"),
     (["--block-size", "3"], "--block-size"),
+    (["--threads", "0"], "--threads"),
 ])
 def test_play_refuses_bad_arguments_in_one_line(args, word, capsys):
     from livechip.cli import main

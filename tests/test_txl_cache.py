@@ -144,3 +144,26 @@ def test_misuse_gives_clear_errors():
     assert model.position == 0
     with pytest.raises(ValueError, match="max_rollback"):
         model.setup_cache(max_rollback=0)
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["float32", "int8"])
+def test_the_step_does_not_depend_on_the_number_of_threads(int8):
+    """The kernels share rows and heads among threads, but sum each row and head the same way: bit-equal."""
+    import numba
+
+    from livechip.model import kernels
+    from livechip.model.quantize import quantize_int8
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    model = random_model(seed=4, noise=0.15, n_head=3)
+    model = quantize_int8(model) if int8 else model
+    tokens = torch.randint(0, 631, (1, 40))
+    out = []
+    try:
+        for n in (1, 2):
+            kernels.set_threads(n)
+            model.setup_cache(max_rollback=8, mem_len=12)
+            out.append(torch.cat([model.step(tokens[:, p:p + 1]) for p in range(40)], 1))
+    finally:
+        kernels.set_threads(numba.config.NUMBA_NUM_THREADS)
+    assert torch.equal(out[0], out[1])

@@ -56,7 +56,7 @@ class EngineConfig:
     midi: bool = True
     midi_port: str | None = None        # send to this existing port instead of a virtual `livechip` port
     worker: str = "process"             # "process": the model in its own process; "thread": in the engine's
-    threads: int = 1                    # torch threads for the model
+    threads: int = 1                    # threads for the model (torch's and the step kernels')
     int8: bool = False                  # the model's int8 form (quantize.py): about twice as fast on a CPU
     max_rollback: int = 2048            # tokens that can be revoked (the horizon, with a wide margin)
     preroll: float = 10.0               # at most this many seconds to fill the horizon before the clock starts
@@ -197,7 +197,7 @@ class Engine:
     def _start_worker(self, primer=()):
         if self.cfg.worker == "thread":
             return ThreadWorker(self.model, self._settings, self._masked, self.cfg.max_rollback, primer,
-                                int8=self.cfg.int8)
+                                int8=self.cfg.int8, threads=self.cfg.threads)
         source = model_source(self.model, self.model_dir)
         return ProcessWorker(source, self._settings, self._masked, self.cfg.max_rollback, primer, self.cfg.threads,
                              int8=self.cfg.int8)
@@ -679,8 +679,10 @@ class ThreadWorker:
 
     kind = "thread"
 
-    def __init__(self, model, settings=None, masked=(), max_rollback=2048, primer=(), int8=False):
+    def __init__(self, model, settings=None, masked=(), max_rollback=2048, primer=(), int8=False, threads=1):
         from livechip.engine.stream import Stream
+        from livechip.model import kernels
+        kernels.set_threads(threads)
         if isinstance(model, (str, os.PathLike)):
             model = _load(model)
         if int8:
@@ -840,6 +842,8 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
     try:
         import torch
         torch.set_num_threads(threads)
+        from livechip.model import kernels
+        kernels.set_threads(threads)
         from livechip.engine.stream import Stream
         model = _load(source)
         model.eval()

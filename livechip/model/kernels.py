@@ -4,7 +4,8 @@ int8 keys, values and positional keys).
 At batch 1 a step is a chain of matrix-vector products: its speed is the speed at which the weights, keys,
 values and positional keys stream from memory. In torch, dispatch dominates a small model's step and MKL's
 matrix-vector kernel reached about two thirds of the read bandwidth for the tall matrices here; these loops
-reach it for every shape, and `block` runs a whole layer in one call (without the GIL). Weights are read in place, in nn.Linear's
+reach it for every shape, and `block` runs a whole layer in one call (without the GIL), its matrix-vector
+products and heads shared among `set_threads` threads. Weights are read in place, in nn.Linear's
 layout [out, in] (one contiguous row per output), so nothing is copied: an int8 weight comes with one scale per
 output row, a float weight with a row of ones.
 
@@ -12,28 +13,46 @@ The arithmetic is the one of `txl.Block` and `txl.Cache.attend`; only the order 
 (fastmath lets the dot products use several accumulators).
 """
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 JIT = dict(fastmath=True, cache=True, boundscheck=False, nogil=True)
+PAR = dict(JIT, parallel=True)
+CHUNKS = 8          # runs of rows a matrix-vector product is cut into, shared among the threads
 EXACT = dict(cache=True, boundscheck=False, nogil=True)      # IEEE arithmetic: rounds as torch does
 
 
-@njit(**JIT)
+@njit(**PAR)
 def matvec(w, scale, x, out):
     """out[b] = (w @ x[b]) * scale for x [B, in], w [out, in] (float, or int8 with its per-row scale).
 
-    One weight row at a time, as one sequential stream. (Four rows at once, four sums sharing each load of x,
-    ran twice as fast on matrices that fit in the cache and slower on the real layers' weights, which stream
-    from memory.)"""
-    n, k = w.shape
+    The rows are cut into CHUNKS contiguous runs, shared among the threads (`set_threads`); every row is
+    summed the same way whatever the number of threads, so the result does not depend on it."""
+    n = w.shape[0]
+    for c in prange(CHUNKS):
+        rows(w, scale, x, out, c * n // CHUNKS, (c + 1) * n // CHUNKS)
+
+
+@njit(**JIT)
+def rows(w, scale, x, out, lo, hi):
+    """matvec for rows lo..hi-1, one weight row at a time, as one sequential stream. (Four rows at once, four
+    sums sharing each load of x, ran twice as fast on matrices that fit in the cache and slower on the real
+    layers' weights, which stream from memory.)"""
+    k = w.shape[1]
     f = x.dtype.type
-    for i in range(n):
+    for i in range(lo, hi):
         for b in range(x.shape[0]):
             acc = x[b, 0] - x[b, 0]
             for j in range(k):
                 acc += f(w[i, j]) * x[b, j]
             out[b, i] = acc * scale[i]
+
+
+def set_threads(n: int):
+    """Threads the kernels split a step over (numba's; torch's own are set apart). On this 2-core machine one
+    thread reads ~15.7 GB/s and two ~24 GB/s, but a second busy core is one the audio path may need."""
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
 @njit(**JIT)
@@ -66,7 +85,7 @@ def store(dst, src, q8):
     return s
 
 
-@njit(**JIT)
+@njit(**PAR)
 def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1, b1, w2, s2, b2, bias, scale,
           kv, ks, rr, rs, q8, j, C, s, W, h, qkv, y, a, f, score, qw, qr):
     """One layer for one new position of B streams, x [B, d] updated in place.
@@ -74,7 +93,8 @@ def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1,
     Writes the position's keys and values at slots j and j + C of kv [2, B * H, 2C, Dh] (with q8, kv is int8
     and their row scales go to ks [2, B * H, 2C]) and attends over the W slots s..s+W-1 (the last one is the new
     position); rr [H, mem_len + 1, Dh] holds the positional keys by distance mem_len - i (row scales rs),
-    bias [2, H, Dh] the r_w/r_r biases times `scale`. h, qkv, y, a, f, score, qw, qr: scratch."""
+    bias [2, H, Dh] the r_w/r_r biases times `scale`. h, qkv, y, a, f: scratch rows; score, qw, qr: scratch
+    rows for each of the B * H heads (their attention runs in parallel, `set_threads`)."""
     B = x.shape[0]
     H, M1, Dh = rr.shape
     HD = H * Dh
@@ -84,39 +104,40 @@ def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1,
     else:
         matvec(wqkv, sqkv, x, qkv)
     off = M1 - W                                   # rr's row for the oldest visible key
-    for b in range(B):
-        for hd in range(H):
-            n = b * H + hd
-            for i in range(2):                     # key, value
-                row = qkv[b, (i + 1) * HD + hd * Dh:(i + 1) * HD + (hd + 1) * Dh]
-                ks[i, n, j] = ks[i, n, j + C] = store(kv[i, n, j], row, q8)
-                kv[i, n, j + C] = kv[i, n, j]
-            q = qkv[b, hd * Dh:(hd + 1) * Dh]
+    for n in prange(B * H):                        # one stream's head at a time, heads spread over threads
+        b, hd = n // H, n % H
+        sc, qwn, qrn = score[n], qw[n], qr[n]
+        for i in range(2):                         # key, value
+            row = qkv[b, (i + 1) * HD + hd * Dh:(i + 1) * HD + (hd + 1) * Dh]
+            ks[i, n, j] = ks[i, n, j + C] = store(kv[i, n, j], row, q8)
+            kv[i, n, j + C] = kv[i, n, j]
+        q = qkv[b, hd * Dh:(hd + 1) * Dh]
+        for d in range(Dh):
+            qwn[d] = q[d] * scale + bias[0, hd, d]
+            qrn[d] = q[d] * scale + bias[1, hd, d]
+        top = -np.inf
+        f32 = qwn.dtype.type
+        for t in range(W):                         # score[t] = qw . key + qr . positional key
+            k, r = kv[0, n, s + t], rr[hd, off + t]
+            ak = qwn[0] - qwn[0]
+            ar = qwn[0] - qwn[0]
             for d in range(Dh):
-                qw[d] = q[d] * scale + bias[0, hd, d]
-                qr[d] = q[d] * scale + bias[1, hd, d]
-            top = -np.inf
-            f32 = qw.dtype.type
-            for t in range(W):                     # score[t] = qw . key + qr . positional key
-                k, r = kv[0, n, s + t], rr[hd, off + t]
-                ak = qw[0] - qw[0]
-                ar = qw[0] - qw[0]
-                for d in range(Dh):
-                    ak += qw[d] * f32(k[d])
-                    ar += qr[d] * f32(r[d])
-                score[t] = ak * ks[0, n, s + t] + ar * rs[hd, off + t]
-                top = max(top, score[t])
-            total = qw[0] - qw[0]
-            for t in range(W):
-                score[t] = np.exp(score[t] - top)
-                total += score[t]
-            out = y[b, hd * Dh:(hd + 1) * Dh]
-            out[:] = 0
-            for t in range(W):
-                v = kv[1, n, s + t]
-                p = score[t] / total * ks[1, n, s + t]
-                for d in range(Dh):
-                    out[d] += p * f32(v[d])
+                ak += qwn[d] * f32(k[d])
+                ar += qrn[d] * f32(r[d])
+            sc[t] = ak * ks[0, n, s + t] + ar * rs[hd, off + t]
+            top = max(top, sc[t])
+        total = qwn[0] - qwn[0]
+        for t in range(W):
+            sc[t] = np.exp(sc[t] - top)
+            total += sc[t]
+        out = y[b, hd * Dh:(hd + 1) * Dh]
+        for d in range(Dh):
+            out[d] = 0
+        for t in range(W):
+            v = kv[1, n, s + t]
+            p = sc[t] / total * ks[1, n, s + t]
+            for d in range(Dh):
+                out[d] += p * f32(v[d])
     matvec(wo, so, y, a)
     d_model = x.shape[1]
     if pre_lnorm:

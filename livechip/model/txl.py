@@ -430,8 +430,9 @@ class Cache:
         cfg = model.cfg
         HD = cfg.n_head * cfg.d_head
         rows = (cfg.d_model, 3 * HD, HD, cfg.d_model, cfg.d_inner)     # h, qkv, y, a, f; score, qw, qr
+        heads = self.B * cfg.n_head
         self.scratch = ([np.zeros((self.B, n), one) for n in rows]
-                        + [np.zeros(n, one) for n in (self.mem_len + 1, cfg.d_head, cfg.d_head)])
+                        + [np.zeros((heads, n), one) for n in (self.mem_len + 1, cfg.d_head, cfg.d_head)])
         return True
 
     def attend(self, attn: Attention, h: Tensor, layer: int, r_w_bias, r_r_bias):
