@@ -46,4 +46,4 @@ def test_model_process_killed_mid_stream_is_reported_notes_released_and_music_re
     assert panic, "no All Notes Off after the model process died"
     assert [m for tm, m in after if tm > panic[0] + 0.05 and m[0] & 0xF0 == 0x90 and m[2] > 0], \
         "no notes after the restart"
-    assert left_sounding(daw.messages) == set()
+    assert left_sounding(daw.messages) == set(), (err, [(round(tm - t, 3), m) for tm, m in daw.messages][-40:])
