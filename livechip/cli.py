@@ -10,11 +10,10 @@ import sys
 
 from livechip.errors import LivechipError
 
-
-# --- files (events, TX1, MIDI) ---------------------------------------------------------------
-
 INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about twice as fast on a CPU for a "
              "large model, slightly different choices (README: Fast inference)")
+
+# --- files (events, TX1, MIDI) ---------------------------------------------------------------
 
 def _convert(args):
     from livechip import files

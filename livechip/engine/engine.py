@@ -681,13 +681,7 @@ class ThreadWorker:
 
     def __init__(self, model, settings=None, masked=(), max_rollback=2048, primer=(), int8=False, threads=1):
         from livechip.engine.stream import Stream
-        from livechip.model import kernels
-        kernels.set_threads(threads)
-        if isinstance(model, (str, os.PathLike)):
-            model = _load(model)
-        if int8:
-            model = _int8(model)
-        _warm_up(model)
+        model = _ready(model, int8, threads)
         self.stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
         if primer:
             self.stream.prime(primer)
@@ -842,14 +836,8 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
     try:
         import torch
         torch.set_num_threads(threads)
-        from livechip.model import kernels
-        kernels.set_threads(threads)
         from livechip.engine.stream import Stream
-        model = _load(source)
-        model.eval()
-        if int8:
-            model = _int8(model)
-        _warm_up(model)
+        model = _ready(source, int8, threads)
         stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
         if primer:
             with torch.inference_mode():
@@ -903,6 +891,20 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
 def generate(stream, target):
     """A few tokens towards `target`: the engine's step of generation, in either kind of worker."""
     return stream.generate_until(target, max_tokens=CHUNK)
+
+
+def _ready(model, int8, threads):
+    """The model as a worker runs it: loaded in eval mode from a folder or handed-over weights (a model object
+    is taken as it is), in its int8 form if asked, its step kernels on `threads` threads and compiled (or
+    loaded from numba's cache)."""
+    from livechip.model import kernels
+    kernels.set_threads(threads)
+    if isinstance(model, (str, os.PathLike, tuple)):
+        model = _load(model).eval()
+    if int8:
+        model = _int8(model)
+    _warm_up(model)
+    return model
 
 
 def _warm_up(model):

@@ -382,7 +382,8 @@ class Cache:
             rr = [layer.attn.wr(pos).view(mem_len + 1, cfg.n_head, cfg.d_head).transpose(0, 1).contiguous()
                   for layer in model.layers]
             if self.int8:
-                self.rr, self.rs = map(list, zip(*(int8_rows(r) for r in rr)))
+                rows = [int8_rows(r) for r in rr]
+                self.rr, self.rs = [q for q, _ in rows], [scale for _, scale in rows]
             else:
                 self.rr, self.rs = rr, [torch.ones(r.shape[:2], dtype=w.dtype, device=w.device) for r in rr]
             self.bias = torch.stack([model.r_w_bias, model.r_r_bias]) * self.scale   # [2, H, Dh]
