@@ -8,6 +8,7 @@ Transformer-XL, and the model either in the engine thread or in its own process.
 """
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -60,6 +61,22 @@ def split_daw(messages):
     return echo, ours
 
 
+def delivered(received, sent, xruns, what):
+    """`received` is `sent`: every message, in order. Only when the server had xruns may some be missing (a
+    client that misses its period loses that period's MIDI), and then it says so."""
+    if received == sent:
+        return
+    it = iter(sent)
+    lost = len(sent) - len(received)
+    assert xruns > 0 and all(m in it for m in received), f"{what}: received {received}, sent {sent}"
+    warnings.warn(f"{what}: {lost} of {len(sent)} notes lost in JACK ({xruns} xruns)")
+
+
+def pair_by_time(a, b, within=0.05):
+    """Pairs of (time, channel, key, on) notes of `a` and `b` with the same key within `within` s of each other."""
+    return [(x, y) for x in a for y in b if x[2] == y[2] and abs(x[0] - y[0]) < within]
+
+
 def last_per_instant(notes):
     """The second items of (frame, pitch) pairs, keeping only the last of those at one frame (the MIDI sender
     sends only the last of a voice's events at one instant: the others would have no length)."""
@@ -92,6 +109,7 @@ def test_keyboard_melody_is_heard_at_once_sent_in_time_and_merged_into_the_conte
             heard_at = engine.voice.frame
             with engine.lock:
                 frames = [(f, v, p) for f, _, v, p in engine.scheduled if f < heard_at]
+                sent_then = engine.sender.sent()
         finally:
             engine.stop()
             time.sleep(0.1)
@@ -100,14 +118,18 @@ def test_keyboard_melody_is_heard_at_once_sent_in_time_and_merged_into_the_conte
             kbd.close()
         xruns = jack.xruns()
     echoed, ours = split_daw(daw.messages)
+    sent_ons = [(int(c), int(k)) for c, k, velocity in engine.sender.sent() if velocity > 0]
+
+    # JACK delivered to the DAW what the keyboard sent through the echo client and what livechip sent
+    echo_on = [n for n in echoed if n[3]]
+    ch1_on = [n for n in ours if n[1] == 0 and n[3]]
+    delivered([n[2] for n in echo_on], keys, xruns, "echo -> DAW")
+    delivered([(n[1], n[2]) for n in ours if n[3]], sent_ons, xruns, "livechip -> DAW")
 
     # livechip's channel 1 carries exactly the player's melody (the model never played P1), each note no
     # later than the echo client's copy of it (the floor of MIDI through JACK), in the median within 1 ms
-    echo_on = [n for n in echoed if n[3]]
-    ch1_on = [n for n in ours if n[1] == 0 and n[3]]
-    assert [n[2] for n in echo_on] == keys
-    assert [n[2] for n in ch1_on] == keys
-    delays = np.array([a[0] - b[0] for a, b in zip(ch1_on, echo_on)]) * 1000
+    assert [k for c, k in sent_ons if c == 0] == keys
+    delays = np.array([a[0] - b[0] for a, b in pair_by_time(ch1_on, echo_on)]) * 1000
     print(f"\nperiod {period}, model in {worker}: livechip minus echo, ms: median {np.median(delays):.3f} "
           f"max {delays.max():.3f}; xruns {xruns}")
     assert np.median(delays) <= 1.0
@@ -117,7 +139,7 @@ def test_keyboard_melody_is_heard_at_once_sent_in_time_and_merged_into_the_conte
     assert any(n[1] in (1, 2, 3) for n in ours), "the model played nothing"
     assert [e.pitch for e in played.events if e.voice == "P1" and e.pitch is not None] == keys
     for ch, voice in enumerate(ev.VOICES[1:], 1):
-        sent = [n[2] for n in ours if n[1] == ch and n[3]]
+        sent = [int(k) for c, k, velocity in sent_then if c == ch and velocity > 0]
         # (a note and a note-off of one voice at one instant: only the note-off is sent, as on the chip)
         heard = [midi_key(voice, p) for p in last_per_instant([(f, p) for f, v, p in frames if v == ch]) if p >= 0]
         n = min(len(sent), len(heard))

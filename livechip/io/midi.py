@@ -158,6 +158,8 @@ class Sender:
         self.sounding = [-1] * len(VOICES)     # MIDI note sounding on each voice's channel
         self.errors = np.zeros(STATS, dtype=np.float64)   # send time minus due time, seconds
         self.n = 0
+        self.notes = np.zeros((STATS, 3), dtype=np.int16)   # (channel, note, velocity) of each note sent
+        self.n_notes = 0
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livechip-midi-out", daemon=True)
@@ -241,11 +243,19 @@ class Sender:
         old = self.sounding[v]
         if old >= 0:
             self.out.send([NOTE_OFF | ch, old, 0])
+            self._keep(ch, old, 0)
             self.sounding[v] = -1
         if pitch >= 0:
             note = self.drums.get(pitch, pitch) if v == NOISE else pitch
-            self.out.send([NOTE_ON | ch, note, self.velocity(VOICES[v])])
+            velocity = self.velocity(VOICES[v])
+            self.out.send([NOTE_ON | ch, note, velocity])
+            self._keep(ch, note, velocity)
             self.sounding[v] = note
+
+    def _keep(self, ch, note, velocity):
+        row = self.notes[self.n_notes & (STATS - 1)]
+        row[0], row[1], row[2] = ch, note, velocity
+        self.n_notes += 1
 
     def panic(self):
         """Release every note now (done by the sender thread, or here if it is not running)."""
@@ -285,6 +295,13 @@ class Sender:
         if self._thread.is_alive():
             self._thread.join(1.0)
         self.release_all()
+
+    def sent(self):
+        """The recent notes sent from the schedule, oldest first, as (channel, note, velocity) rows (velocity 0:
+        a note-off). The releases of stop and panic are not among them."""
+        n = min(self.n_notes, STATS)
+        k = self.n_notes & (STATS - 1)
+        return self.notes[(np.arange(n) + (k - n)) % STATS].copy()
 
     def timing(self):
         """Send time minus due time (seconds) of the recent events, oldest first."""
