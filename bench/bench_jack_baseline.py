@@ -39,12 +39,22 @@ def spin(stop):
             x += 1
 
 
+def churn(n, done):
+    """Map, fault in and unmap n bytes again and again (numpy lets the GIL go while it fills)."""
+    while not done.is_set():
+        a = np.ones(n, dtype=np.uint8)
+        del a
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--period", type=int, default=256)
     ap.add_argument("--rate", type=int, default=48000)
     ap.add_argument("--load", type=int, default=0, help="processes spinning at normal priority")
+    ap.add_argument("--churn", type=float, default=0, metavar="MB",
+                    help="a thread of this process allocates, fills and frees arrays of MB megabytes non-stop "
+                         "(what a process's memory work does to its own real-time threads)")
     ap.add_argument("--clients", choices=("python", "c"), default="python",
                     help="python: PortAudio sine + python-rtmidi out + test DAW (default); c: jack_metro alone")
     args = ap.parse_args()
@@ -100,6 +110,8 @@ def main():
 
         sender = threading.Thread(target=notes, daemon=True)
         sender.start()
+        if args.churn:
+            threading.Thread(target=churn, args=(int(args.churn * 2**20), done), daemon=True).start()
         time.sleep(1.0)
         xr0, uf0 = jack.xruns(), underflows[0]
         log0 = len(jack.log())
@@ -119,7 +131,7 @@ def main():
     for p in spinners:
         p.join()
     print(f"JACK baseline: {wall:.0f} s on the dummy driver, {args.rate} Hz / {args.period} frames, "
-          f"{args.load} spinning processes")
+          f"{args.load} spinning processes" + (f", {args.churn:g} MB churn thread" if args.churn else ""))
     print(f"xruns: {xruns} (server log), {uf} (PortAudio underflow flags); "
           f"{daw.count} MIDI messages received")
     print(f"clients the server found not finished: {dict(late) or 'none'}")

@@ -153,15 +153,17 @@ def main():
         pid_w = engine.worker.proc.pid if engine.worker.kind == "process" else None
         cpu0, rss0 = proc_stat(os.getpid())
         wcpu0, wrss0 = proc_stat(pid_w) if pid_w else (0.0, 0.0)
-        xr0 = jack.xruns()
+        xr0, uf0 = jack.xruns(), engine.audio.xruns
         gct = GcTimes()
         t0 = time.monotonic()
         end = t0 + args.seconds
         rss = []                  # (seconds, engine MB, model process MB), every 5 s
+        xrun_at = []              # seconds into the run of each xrun the server logged (to the next 5 s)
         while time.monotonic() < end:
             time.sleep(min(5.0, max(0.0, end - time.monotonic())))
             cb()
             mid()
+            xrun_at += [round(time.monotonic() - t0)] * (jack.xruns() - xr0 - len(xrun_at))
             rss.append((time.monotonic() - t0, proc_stat(os.getpid())[1], proc_stat(pid_w)[1] if pid_w else 0.0))
         wall = time.monotonic() - t0
         cpu1, rss1 = proc_stat(os.getpid())
@@ -171,10 +173,11 @@ def main():
         leads = engine.leads()
         lead = leads[leads[:, 0] >= t0, 1].tolist()
         lead_t = leads[leads[:, 0] >= t0, 0].tolist()
+        xruns, underflows = jack.xruns() - xr0, engine.audio.xruns - uf0
         engine.stop()
         time.sleep(0.2)
         daw.close()
-        xruns = jack.xruns() - xr0
+        xruns_stop = jack.xruns() - xr0 - xruns
         import collections
         import re
         late_clients = collections.Counter(re.findall(r"client = (\S+) was not finished", jack.log()))
@@ -191,8 +194,11 @@ def main():
     errs = mid.all()[:, 0]
     print(f"soak: {wall:.0f} s on JACK dummy {args.rate} Hz / {args.period} frames, model {args.model} "
           f"({args.worker}{', busy model thread' if args.busy else ''}), horizon {control.get('horizon')} s")
-    print(f"xruns: {xruns} (server log), {engine.audio.xruns} (PortAudio underflow flags), "
-          f"{status['late']} events late for their block, {status['callback_errors']} callback errors")
+    print(f"xruns: {xruns} (server log), {underflows} (PortAudio underflow flags), "
+          f"{status['late']} events late for their block, {status['callback_errors']} callback errors; "
+          f"{xruns_stop} more while stopping")
+    if xrun_at:
+        print(f"  xruns at (s into the run, to the next 5 s): {xrun_at}")
     if late_clients:
         print(f"  clients the server found not finished (whole run): {dict(late_clients)}")
     print(f"audio callback start lateness p50/p99/max ms: {pct(late)}   duration p50/p99/max ms: {pct(durs)}"

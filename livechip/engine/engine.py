@@ -236,8 +236,6 @@ class Engine:
             self._thread.join(2.0)
         if self._jam_thread is not None and self._jam_thread is not threading.current_thread():
             self._jam_thread.join(2.0)
-        if self.midi_in is not None:
-            self.midi_in.close()
         self.running = False
         if self.sender is not None:
             self.sender.stop()
@@ -245,6 +243,10 @@ class Engine:
             self.voice.silent = True
             time.sleep(2 * (self.audio.block or 256) / self.rate)   # let the APU play its release
             self.audio.stop()
+        # MIDI in closes after the audio: python-rtmidi keeps the GIL while its JACK client leaves the server,
+        # which waits for the current period, whose audio callback would wait for the GIL (an xrun each time)
+        if self.midi_in is not None:
+            self.midi_in.close()
         if self.worker is not None:
             self.worker.close()
         if self.midi is not None:
