@@ -63,7 +63,7 @@ def split_daw(messages):
 
 def delivered(received, sent, xruns, what):
     """`received` is `sent`: every message, in order. Only when the server had xruns may some be missing (a
-    client that misses its period loses that period's MIDI), and then it says so."""
+    client that misses its period can lose that period's MIDI), and then it says so."""
     if received == sent:
         return
     it = iter(sent)
