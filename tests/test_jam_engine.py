@@ -211,8 +211,9 @@ def test_call_and_response_the_model_waits_while_the_player_plays_and_answers_in
             kbd.close()
     _, ours = split_daw(daw.messages)
     model_on = [t for t, ch, _, on in ours if on and ch > 0]
-    p1 = [t for t, ch, _, on in ours if ch == 0]
-    first, last = p1[0], p1[-1]                    # the player's phrase as livechip sent it
+    p1_on = [t for t, ch, _, on in ours if ch == 0 and on]
+    first = p1_on[0]                               # the player's phrase as livechip sent it, to its last note-off
+    last = min(t for t, ch, _, on in ours if ch == 0 and not on and t > p1_on[-1])
     before = [t for t in model_on if t < first]
     during = [t for t in model_on if first + 0.02 < t < last]
     after = [t for t in model_on if t > last + 0.4]

@@ -156,6 +156,7 @@ class Sender:
         self.delay = delay
         self.velocity = velocity or (lambda voice: 100)
         self.sounding = [-1] * len(VOICES)     # MIDI note sounding on each voice's channel
+        self.played = np.zeros((len(VOICES), 128), dtype=bool)   # keys given a note-on since the last release
         self.errors = np.zeros(STATS, dtype=np.float64)   # send time minus due time, seconds
         self.n = 0
         self.notes = np.zeros((STATS, 3), dtype=np.int16)   # (channel, note, velocity) of each note sent
@@ -251,6 +252,7 @@ class Sender:
             self.out.send([NOTE_ON | ch, note, velocity])
             self._keep(ch, note, velocity)
             self.sounding[v] = note
+            self.played[ch, note] = True
 
     def _keep(self, ch, note, velocity):
         row = self.notes[self.n_notes & (STATS - 1)]
@@ -272,7 +274,9 @@ class Sender:
             self.out.send([PROGRAM | ch, DAW_PROGRAM[v]])
 
     def release_all(self, sound_off=False):
-        """Note-off for every sounding note, then All Notes Off (and All Sound Off for a panic) on 1-4."""
+        """Note-off for every sounding note, then for every other key played since the last release (a MIDI
+        system that drops messages when a client misses its period, as JACK can, may have lost a note-off),
+        then All Notes Off (and All Sound Off for a panic) on 1-4."""
         out = self.out
         if out is None or out.out is None:
             return
@@ -280,7 +284,11 @@ class Sender:
             for v, p in enumerate(self.sounding):
                 if p >= 0:
                     out.send([NOTE_OFF | v, p, 0])
+                    self.played[v, p] = False
                     self.sounding[v] = -1
+            for ch, key in np.argwhere(self.played):
+                out.send([NOTE_OFF | int(ch), int(key), 0])
+            self.played[:] = False
             for ch in range(len(VOICES)):
                 out.send([CONTROL | ch, ALL_NOTES_OFF, 0])
                 if sound_off:
