@@ -12,6 +12,7 @@ Prints figures, asserts nothing.
     python3 bench/bench_jack_baseline.py --seconds 300            # idle machine
     python3 bench/bench_jack_baseline.py --seconds 300 --load 2   # both cores busy at normal priority
     python3 bench/bench_jack_baseline.py --seconds 300 --load 2 --clients c   # one C client (jack_metro) only
+    python3 bench/bench_jack_baseline.py --seconds 90 --churn 16  # plus a thread churning 16 MB arrays
 """
 
 import argparse

@@ -2,7 +2,8 @@
 
 Runs the engine in this process with audio and MIDI on a private jackd (dummy driver, 48 kHz, 256-frame
 periods by default), a test DAW client recording the `livechip` MIDI port, and prints:
-- xruns: the server's XRun reports and PortAudio's output-underflow flags;
+- xruns: the server's XRun reports and PortAudio's output-underflow flags during the run (with when each came),
+  and the server's while the engine stops, apart;
 - the audio callback: how late it starts relative to its period (GIL waits show up here) and how long it runs;
 - MIDI out: send time minus scheduled time, p50/p99/max;
 - how far ahead of now the schedule stays (min/median);

@@ -274,21 +274,17 @@ class Sender:
             self.out.send([PROGRAM | ch, DAW_PROGRAM[v]])
 
     def release_all(self, sound_off=False):
-        """Note-off for every sounding note, then for every other key played since the last release (a MIDI
-        system that drops messages when a client misses its period, as JACK can, may have lost a note-off),
-        then All Notes Off (and All Sound Off for a panic) on 1-4."""
+        """Note-off for every key played since the last release: the sounding ones, and the others too (a MIDI
+        system that drops messages when a client misses its period, as JACK can, may have lost their
+        note-offs); then All Notes Off (and All Sound Off for a panic) on 1-4."""
         out = self.out
         if out is None or out.out is None:
             return
         try:
-            for v, p in enumerate(self.sounding):
-                if p >= 0:
-                    out.send([NOTE_OFF | v, p, 0])
-                    self.played[v, p] = False
-                    self.sounding[v] = -1
             for ch, key in np.argwhere(self.played):
                 out.send([NOTE_OFF | int(ch), int(key), 0])
             self.played[:] = False
+            self.sounding = [-1] * len(VOICES)
             for ch in range(len(VOICES)):
                 out.send([CONTROL | ch, ALL_NOTES_OFF, 0])
                 if sound_off:
