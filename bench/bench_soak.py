@@ -9,7 +9,10 @@ periods by default), a test DAW client recording the `livechip` MIDI port, and p
 - how far ahead of now the schedule stays (min/median);
 - CPU use of the engine process and the model process, and their memory at the start and the end;
 - the engine process's garbage collections: how many of each generation, and the longest (the collector holds
-  the GIL, so a long one makes the audio callback and every Python JACK client of the process wait).
+  the GIL, so a long one makes the audio callback and every Python JACK client of the process wait);
+- page faults of the engine, model and server processes;
+- the hypervisor's steal time on a virtual machine (bench/steal.py), and how many of the callbacks that started
+  or ran 2 ms or more late a steal followed, against the chance of a moment picked at random.
 
 Prints figures, asserts nothing.
 
@@ -33,6 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.jack_helpers import JackServer, MidiRecorder  # noqa: E402
 
+from steal import Steal, coincidence  # noqa: E402  (bench/steal.py)
+from steal import summary as steal_summary  # noqa: E402
+
 
 def pct(xs, qs=(50, 99, 100)):
     xs = np.asarray(xs, dtype=np.float64)
@@ -51,6 +57,15 @@ def proc_stat(pid):
         return cpu, rss
     except (OSError, IndexError, ValueError):
         return float("nan"), float("nan")
+
+
+def faults(pid):
+    """(minor, major) page faults of a process so far, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[7]), int(fields[9])
+    except (OSError, IndexError, ValueError):
+        return 0, 0
 
 
 class Drain:
@@ -85,6 +100,8 @@ def busy_load(model, stop):
         while not stop.is_set():
             s.generate_until(s.frontier + 10**9, max_tokens=32)
             s.prime(())
+
+
 
 
 class GcTimes:
@@ -155,7 +172,10 @@ def main():
         cpu0, rss0 = proc_stat(os.getpid())
         wcpu0, wrss0 = proc_stat(pid_w) if pid_w else (0.0, 0.0)
         xr0, uf0 = jack.xruns(), engine.audio.xruns
+        pids = {"engine": os.getpid(), "model": pid_w, "jackd": jack.proc.pid}
+        f0 = {k: faults(p) for k, p in pids.items() if p}
         gct = GcTimes()
+        steal = Steal(args.seconds)
         t0 = time.monotonic()
         end = t0 + args.seconds
         rss = []                  # (seconds, engine MB, model process MB), every 5 s
@@ -169,6 +189,7 @@ def main():
         wall = time.monotonic() - t0
         cpu1, rss1 = proc_stat(os.getpid())
         wcpu1, wrss1 = proc_stat(pid_w) if pid_w else (0.0, 0.0)
+        f1 = {k: faults(p) for k, p in pids.items() if p}
         stop.set()
         status = engine.status()
         leads = engine.leads()
@@ -219,6 +240,16 @@ def main():
             jumps = np.flatnonzero(np.abs(np.diff(fr)) > 0.05)
             print("  callback transport jumps (at s: by s): " + ", ".join(
                 f"{ent[sel][j + 1]:.2f}: {fr[j + 1] - fr[j]:+.3f}" for j in jumps[:20]))
+    # the moments the audio path stalled (a callback that started or ran 2 ms or more late), against steal
+    steals = steal.events()
+    print(steal_summary(steals))
+    slow = np.flatnonzero((late > 0.002) | (durs > 0.002))
+    if len(slow):
+        worst = slow[np.argsort(-np.maximum(late[slow], durs[slow]))][:20]
+        print(f"  callbacks 2 ms or more late or long: {len(slow)}, "
+              f"{coincidence(entries[slow], steals, entries[-1] - entries[0])}")
+        print("  the worst (s into the run: late / ran ms): " + ", ".join(
+            f"{entries[i] - t0:.2f}: {late[i] * 1000:.1f}/{durs[i] * 1000:.1f}" for i in sorted(worst)))
     print(f"garbage collections in the engine process: {gct.summary()}")
     print(f"model restarts: {engine.restarts}; MIDI sender failure: {snd.failed}; engine failure: {engine.failed}")
     print(f"model tokens: {status['tokens']} ({status['tokens'] / wall:.1f}/s)")
@@ -226,6 +257,8 @@ def main():
           f"{100 * (wcpu1 - wcpu0) / wall:.1f} % (of one core)")
     print(f"memory (RSS): engine {rss0:.0f} -> {rss1:.0f} MB, model process {wrss0:.0f} -> {wrss1:.0f} MB; "
           f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print("page faults in the run (minor/major): " + ", ".join(
+        f"{k} {f1[k][0] - f0[k][0]}/{f1[k][1] - f0[k][1]}" for k in f0))
     if len(rss) > 2:
         step = max(1, len(rss) // 10)
         print("RSS over time, s: engine MB / model MB: " + ", ".join(
