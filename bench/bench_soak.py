@@ -47,25 +47,26 @@ def pct(xs, qs=(50, 99, 100)):
     return " / ".join(f"{np.percentile(xs, q) * 1000:.3f}" for q in qs)
 
 
-def proc_stat(pid):
-    """(cpu seconds, resident MB) of a process, from /proc."""
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (field 3 onwards), or None."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        tick = os.sysconf("SC_CLK_TCK")
-        cpu = (int(fields[11]) + int(fields[12])) / tick
-        rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        return cpu, rss
-    except (OSError, IndexError, ValueError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def proc_stat(pid):
+    """(cpu seconds, resident MB) of a process."""
+    f = stat_fields(pid)
+    if f is None:
         return float("nan"), float("nan")
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK"), int(f[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def faults(pid):
-    """(minor, major) page faults of a process so far, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[7]), int(fields[9])
-    except (OSError, IndexError, ValueError):
-        return 0, 0
+    """(minor, major) page faults of a process so far."""
+    f = stat_fields(pid)
+    return (0, 0) if f is None else (int(f[7]), int(f[9]))
 
 
 class Drain:
@@ -100,8 +101,6 @@ def busy_load(model, stop):
         while not stop.is_set():
             s.generate_until(s.frontier + 10**9, max_tokens=32)
             s.prime(())
-
-
 
 
 class GcTimes:
