@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from livechip.io.midi import open_client  # noqa: E402
 from tests.jack_helpers import JackServer, MidiRecorder  # noqa: E402
 
 
@@ -95,7 +96,7 @@ def main():
         stream = sd.OutputStream(device=dev, channels=1, samplerate=args.rate, blocksize=args.period,
                                  dtype="float32", callback=callback)
         stream.start()
-        out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="baseline")
+        out = open_client(rtmidi.MidiOut, rtmidi.API_UNIX_JACK, "baseline")
         out.open_virtual_port("out")
         daw = MidiRecorder(keep=False)
         jack.wait_for_port("baseline:out")

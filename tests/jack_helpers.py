@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from livechip.io.midi import open_client
+
 _count = itertools.count()
 
 
@@ -49,6 +51,39 @@ def jackd_available():
     return shutil.which("jackd") is not None
 
 
+FULL = "Too many servers already active"
+REGISTRY = "/dev/shm/jack-shm-registry"
+
+
+def reclaim_dead_servers(path=REGISTRY):
+    """Free the slots of jackd2's server registry (8 of them, shared by every server of the machine) held by
+    servers that are gone; returns how many. A jackd that is killed (SIGKILL, a crash) never leaves its slot,
+    and jackd itself frees a dead one only for a server of the same name, so servers under unique names, as
+    here, would fill it over many runs and then refuse to start. The layout is read from the registry's header
+    (magic "JACK", header length, 8 slots of pid + name), and nothing is written unless it matches."""
+    import struct
+    try:
+        with open(path, "r+b") as f:
+            head = f.read(24)
+            if len(head) < 24:
+                return 0
+            magic, _, _, _, hdr_len, _ = struct.unpack("<IHxxiiii", head)
+            slot = (hdr_len - 24) // 8
+            if magic != 0x4A41434B or slot < 8 or hdr_len != 24 + 8 * slot:
+                return 0
+            freed = 0
+            for i in range(8):
+                f.seek(24 + i * slot)
+                pid = struct.unpack("<i", f.read(4))[0]
+                if pid > 0 and not os.path.exists(f"/proc/{pid}"):
+                    f.seek(24 + i * slot)
+                    f.write(bytes(slot))
+                    freed += 1
+            return freed
+    except OSError:
+        return 0
+
+
 class JackServer:
     """jackd with the dummy driver under a unique name; a context manager."""
 
@@ -65,6 +100,23 @@ class JackServer:
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1"}
 
     def __enter__(self):
+        if not self._start() and FULL in self.log() and reclaim_dead_servers():
+            self._start()      # the registry was full of servers that had died without leaving it
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"jackd did not start:\n{self.log()}")
+        end = time.monotonic() + 10
+        # wait until clients can connect
+        while subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode != 0:
+            if time.monotonic() > end:
+                self.stop()
+                raise RuntimeError(f"jackd does not answer:\n{self.log()}")
+            time.sleep(0.05)
+        self._old_env = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        return self
+
+    def _start(self):
+        """Start jackd; True once its own futex file is there, False when it exited (or took 10 s)."""
         fd, self.log_path = tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")
         log = os.fdopen(fd, "wb")
         self.proc = subprocess.Popen(["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate),
@@ -76,17 +128,9 @@ class JackServer:
         while not os.path.exists(sem):
             if self.proc.poll() is not None or time.monotonic() > end:
                 self.stop()
-                raise RuntimeError(f"jackd did not start:\n{self.log()}")
+                return False
             time.sleep(0.05)
-        # wait until clients can connect
-        while subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode != 0:
-            if time.monotonic() > end:
-                self.stop()
-                raise RuntimeError(f"jackd does not answer:\n{self.log()}")
-            time.sleep(0.05)
-        self._old_env = os.environ.get("JACK_DEFAULT_SERVER")
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
-        return self
+        return True
 
     def __exit__(self, *exc):
         self.stop()
@@ -141,7 +185,7 @@ class MidiRecorder:
         self.messages = []
         self.keep = keep
         self.count = 0
-        self.midi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=name)
+        self.midi = open_client(rtmidi.MidiIn, rtmidi.API_UNIX_JACK, name)     # run by the server (see open_client)
         self.midi.ignore_types(sysex=False, timing=True, active_sense=True)
         self.midi.open_virtual_port("in")
         self.port = f"{name}:in"

@@ -11,6 +11,8 @@ Both use python-rtmidi on JACK, like the daemon, so they add nothing the daemon 
 import random
 import time
 
+from livechip.io.midi import open_client
+
 KBD_PORT = "kbd:out"
 LIVECHIP_IN = "livechip-in:livechip in"
 
@@ -26,7 +28,7 @@ class Keyboard:
 
     def reopen(self):
         import rtmidi
-        self.midi = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=self.name)
+        self.midi = open_client(rtmidi.MidiOut, rtmidi.API_UNIX_JACK, self.name)
         self.midi.open_virtual_port("out")
 
     def send(self, msg):
@@ -45,9 +47,9 @@ class Echo:
 
     def __init__(self, name="echo"):
         import rtmidi
-        self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=name)
+        self.out = open_client(rtmidi.MidiOut, rtmidi.API_UNIX_JACK, name)
         self.out.open_virtual_port("out")
-        self.inp = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name=name + "-in")
+        self.inp = open_client(rtmidi.MidiIn, rtmidi.API_UNIX_JACK, name + "-in")
         self.inp.open_virtual_port("in")
         self.inp.set_callback(lambda event, data=None: self.out.send_message(event[0]))
         self.port_in, self.port_out = f"{name}-in:in", f"{name}:out"

@@ -28,16 +28,63 @@ def quiet_stderr():
         os.close(saved)
 
 
+JACK_SHM = "/dev/shm"
+
+
+def _jack_sem_prefix():
+    """jackd2 keeps one futex file per client in /dev/shm while the client is open: jack_sem.<uid>_<server>_<client>
+    (jack_sem.<server>_<client> for a server started with JACK_PROMISCUOUS_SERVER). The server's own is `system`."""
+    server = os.environ.get("JACK_DEFAULT_SERVER", "default")
+    if os.environ.get("JACK_PROMISCUOUS_SERVER") is not None:
+        return f"jack_sem.{server}_"
+    return f"jack_sem.{os.getuid()}_{server}_"
+
+
+def jack_clients():
+    """The names of the clients of the JACK server in use (empty when none runs); client names with `/` in them
+    appear with `_`, as jackd2 writes them."""
+    prefix = _jack_sem_prefix()
+    try:
+        entries = os.listdir(JACK_SHM)
+    except OSError:
+        return set()
+    return {e[len(prefix):] for e in entries if e.startswith(prefix)}
+
+
 def jack_server_running():
     """True if a JACK server ($JACK_DEFAULT_SERVER, or 'default') is up for this user."""
-    name = os.environ.get("JACK_DEFAULT_SERVER", "default")
-    uid = os.getuid()
+    return "system" in jack_clients()
+
+
+def jack_client_stalled(client, watch=0.12, stuck=0.06, step=0.002):
+    """True when the JACK server keeps waking `client` and the client never takes the wake-up: its futex word
+    (the first int of its jack_sem file; the server sets it to 1 to start the client's cycle, the client's
+    thread sets it back to 0 when it wakes) reads 1 for the last `stuck` seconds of `watch`. A running client
+    holds it at 1 for microseconds a period. False when it cannot be read (no such file: not jackd2 on Linux).
+
+    This is how libjack's race in jackd2 (jackaudio/jack2 issue 721) shows: a process that opens a second
+    client while other clients come and go can hand the new client the futex of one that has gone, and the
+    server then never runs it. No error is reported anywhere but in the server's log ("client = NAME was not
+    finished, state = Triggered", every period). A client opened again is run."""
     try:
-        entries = os.listdir("/dev/shm")
+        fd = os.open(os.path.join(JACK_SHM, _jack_sem_prefix() + client.replace("/", "_")), os.O_RDONLY)
     except OSError:
         return False
-    # jackd2 keeps a semaphore per client while it runs: jack_sem.<uid>_<server>_system is its own
-    return f"jack_sem.{uid}_{name}_system" in entries
+    import time
+    try:
+        end = time.monotonic() + watch
+        set_since = None
+        while True:
+            now = time.monotonic()
+            word = int.from_bytes(os.pread(fd, 4, 0), sys.byteorder)
+            set_since = (set_since or now) if word == 1 else None
+            if now >= end:
+                return set_since is not None and now - set_since >= stuck
+            time.sleep(step)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def alsa_sequencer_available():

@@ -19,7 +19,8 @@ import numpy as np
 from livechip.engine.schedule import MIDI, NEVER
 from livechip.errors import DeviceError
 from livechip.events import VOICES
-from livechip.io import alsa_sequencer_available, jack_server_running, quiet_stderr, realtime_priority
+from livechip.io import (alsa_sequencer_available, jack_client_stalled, jack_clients, jack_server_running, quiet_stderr,
+                         realtime_priority)
 
 NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0x90, 0x80, 0xB0, 0xC0
 ALL_SOUND_OFF, ALL_NOTES_OFF = 120, 123
@@ -76,12 +77,11 @@ def open_port(kind, client, name, port=None):
     way = "in" if kind is rtmidi.MidiIn else "out"
     err = None
     for api in apis:
-        with quiet_stderr():
-            try:
-                midi = kind(api, name=client)
-            except rtmidi.SystemError as e:
-                err = e
-                continue
+        try:
+            midi = open_client(kind, api, client)
+        except (rtmidi.SystemError, DeviceError) as e:
+            err = e
+            continue
         try:
             if port is None:
                 midi.open_virtual_port(name)
@@ -101,6 +101,31 @@ def open_port(kind, client, name, port=None):
             continue
         return midi, api_name(api), port_name
     raise DeviceError(f"cannot open MIDI {way}: {err}")
+
+
+JACK_ATTEMPTS = 3
+
+
+def open_client(kind, api, client):
+    """A python-rtmidi `kind` (rtmidi.MidiIn or rtmidi.MidiOut) on `api`, as a client named `client`. On JACK the
+    client is watched for a moment after it opens and opened again if the server never runs it (libjack's race,
+    see jack_client_stalled); DeviceError when that happens JACK_ATTEMPTS times in a row. rtmidi.SystemError
+    when the MIDI system refuses it."""
+    import rtmidi
+    for _ in range(JACK_ATTEMPTS if api == rtmidi.API_UNIX_JACK else 1):
+        before = jack_clients() if api == rtmidi.API_UNIX_JACK else set()
+        with quiet_stderr():
+            midi = kind(api, name=client)
+        if api != rtmidi.API_UNIX_JACK:
+            return midi
+        # the name the server gave it: `client`, or `client-01`... when that was taken
+        mine = [c for c in jack_clients() - before
+                if c == client or (c.startswith(client + "-") and c[len(client) + 1:].isdigit())]
+        if len(mine) != 1 or not jack_client_stalled(mine[0]):
+            return midi
+        midi.delete()
+    raise DeviceError(f"the JACK server does not run MIDI client {client!r} (opened {JACK_ATTEMPTS} times); "
+                      "see the server's log")
 
 
 def find_port(ports, port):
