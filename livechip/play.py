@@ -1,5 +1,6 @@
 """`livechip play` (the instrument) and `livechip devices` (what it can play through)."""
 
+import os
 import signal
 import sys
 import time
@@ -105,7 +106,14 @@ def play_command(args):
         paths = engine.save(stem)
         print(f"livechip: recorded {', '.join(str(p) for p in paths)}", file=sys.stderr)
         engine.recorder.close()
-    return 1 if engine.failed else 0
+    code = 1 if engine.failed else 0
+    if engine.device_hung:
+        # everything is written and every note released; PortAudio's exit handler would wait on the same
+        # server that no longer answers, so leave without it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _start_osc(control, host, port):

@@ -44,3 +44,32 @@ def test_sigterm_mid_note_releases_every_note_and_writes_the_recording(model, tm
                 if tm >= t - 0.01 and (m[0] & 0xF0 == 0x80 or (m[0] & 0xF0 == 0x90 and m[2] == 0))}
     assert sounding <= released
     assert len(list(tmp_path.glob("*.mid"))) == 1 and len(list(tmp_path.glob("*.wav"))) == 1
+
+
+def test_a_process_stopped_for_two_seconds_plays_on_then_stops_and_writes_the_recording(model, tmp_path):
+    # Ctrl-Z, `fg`: while the process is stopped the JACK server's requests to it time out, and its channel to
+    # the process can fall out of step; PortAudio's stream stop then waits for an answer that never comes (ten
+    # minutes). The instrument must still stop, release every note and write the recording.
+    with JackServer() as jack:
+        daw = MidiRecorder()
+        proc = start_play(jack, "--duration", "8", "--record", str(tmp_path), "--seed", "2", model=model)
+        try:
+            jack.wait_for_port("livechip:livechip")
+            jack.connect("livechip:livechip", daw.port)
+            wait_for_notes(daw, 10, proc)
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(2.0)
+            proc.send_signal(signal.SIGCONT)
+            resumed = time.monotonic()
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        time.sleep(0.1)
+        daw.close()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert any(tm > resumed + 0.5 for tm, _ in daw.messages), "no MIDI after the process went on"
+    assert left_sounding(daw.messages) == set()
+    for ext in (".mid", ".tx1.txt", ".wav", ".vgm"):
+        assert len(list(tmp_path.glob(f"*{ext}"))) == 1, (ext, err)

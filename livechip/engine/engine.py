@@ -44,6 +44,24 @@ PORT_CHECK = 0.5        # seconds between looks at whether the MIDI input port i
 RESTARTS = 3            # times a dead model process is restarted before the engine gives up
 LEADS = 1 << 14         # samples of the schedule's lead kept (13 minutes at one per 50 ms)
 RESPECULATE = 0.1       # seconds between two regenerations of the speculation for setting changes (a fader sweep)
+AUDIO_STOP_WAIT = 3.0   # seconds the audio stream is given to stop (see finishes)
+
+
+def finishes(fn, seconds):
+    """Run fn() on a thread of its own; False if it has not returned after `seconds` (it is left running).
+
+    For the audio stream's stop: PortAudio's JACK host waits, with no limit of its own but ten minutes, for an
+    answer from the server, and a server whose channel to this process fell out of step (after the process
+    was stopped for a few seconds, by Ctrl-Z for one) never sends it. PortAudio's calls leave the GIL free."""
+    done = threading.Event()
+
+    def run():
+        try:
+            fn()
+        finally:
+            done.set()
+    threading.Thread(target=run, name="livechip-stop", daemon=True).start()
+    return done.wait(seconds)
 
 
 @dataclasses.dataclass
@@ -107,6 +125,7 @@ class Engine:
         self.worker = None
         self.running = False
         self.failed = None
+        self.device_hung = False    # the audio stream would not stop: see stop()
         self.restarts = 0
         self._stop = threading.Event()
         self._thread = None
@@ -242,17 +261,22 @@ class Engine:
         if self.audio is not None:
             self.voice.silent = True
             time.sleep(2 * (self.audio.block or 256) / self.rate)   # let the APU play its release
-            self.audio.stop()
+            if not finishes(self.audio.stop, AUDIO_STOP_WAIT):
+                self.device_hung = True
+                self.log(f"audio: the stream did not stop within {AUDIO_STOP_WAIT:g} s (its server no longer "
+                         "answers this process); leaving it and the MIDI ports to the server")
+        if self.worker is not None:
+            self.worker.close()
+        if self.recorder is not None:
+            self.recorder.stop()
+        if self.device_hung:
+            return     # closing a MIDI port asks the same server, holding the GIL: the process would freeze
         # MIDI in closes after the audio: python-rtmidi keeps the GIL while its JACK client leaves the server,
         # which waits for the current period, whose audio callback would wait for the GIL (an xrun each time)
         if self.midi_in is not None:
             self.midi_in.close()
-        if self.worker is not None:
-            self.worker.close()
         if self.midi is not None:
             self.midi.close()
-        if self.recorder is not None:
-            self.recorder.stop()
 
     # --- the engine thread ------------------------------------------------------------------------------
 
