@@ -315,3 +315,25 @@ def wait_for_notes(daw, n, proc, timeout=120):
         if proc.poll() is not None or time.monotonic() > end:
             raise AssertionError(f"only {len(note_ons(daw))} notes arrived; livechip: {proc.communicate()[1]}")
         time.sleep(0.02)
+
+
+def play_with_daw(*args, model, notes, during, timeout=60):
+    """`livechip play --no-tui ARGS` on a JACK server of its own with a test DAW on `livechip:livechip`; once
+    `notes` note-ons have arrived, `during(proc, daw)` runs (a signal, a kill) and the play is waited for.
+    Returns (exit status, livechip's stderr, the DAW's messages, what `during` returned)."""
+    with JackServer() as jack:
+        daw = MidiRecorder()
+        proc = start_play(jack, *args, model=model)
+        try:
+            jack.wait_for_port("livechip:livechip")
+            jack.connect("livechip:livechip", daw.port)
+            wait_for_notes(daw, notes, proc)
+            what = during(proc, daw)
+            _, err = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        time.sleep(0.1)
+        daw.close()
+    assert "Traceback" not in err, err
+    return proc.returncode, err, daw.messages, what

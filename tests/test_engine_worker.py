@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from tests.jack_helpers import (JackServer, MidiRecorder, jackd_available, left_sounding, note_happy_model, start_play,
-                                wait_for_notes)
+from tests.jack_helpers import jackd_available, left_sounding, note_happy_model, play_with_daw
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd (Debian package jackd2) is not installed")
 
@@ -19,31 +18,22 @@ def model(tmp_path_factory):
 
 
 def test_model_process_killed_mid_stream_is_reported_notes_released_and_music_resumes(model):
-    with JackServer() as jack:
-        daw = MidiRecorder()
-        proc = start_play(jack, "--duration", "16", "--seed", "3", model=model)
-        try:
-            jack.wait_for_port("livechip:livechip")
-            jack.connect("livechip:livechip", daw.port)
-            wait_for_notes(daw, 20, proc)
-            ps = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True)
-            worker = [int(line.split()[0]) for line in ps.stdout.splitlines() if "spawn_main" in line]
-            assert len(worker) == 1, ps.stdout
-            t = time.monotonic()
-            subprocess.run(["kill", "-9", str(worker[0])], check=True)
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        time.sleep(0.1)
-        daw.close()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err
+    def kill_the_model_process(proc, daw):
+        ps = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+        worker = [int(line.split()[0]) for line in ps.stdout.splitlines() if "spawn_main" in line]
+        assert len(worker) == 1, ps.stdout
+        t = time.monotonic()
+        subprocess.run(["kill", "-9", str(worker[0])], check=True)
+        return t
+
+    rc, err, messages, t = play_with_daw("--duration", "16", "--seed", "3", model=model, notes=20,
+                                         during=kill_the_model_process, timeout=120)
+    assert rc == 0, err
     assert "model process died (exit code -9); all notes off" in err
     assert "model process restarted" in err
-    after = [(tm, m) for tm, m in daw.messages if tm >= t]
+    after = [(tm, m) for tm, m in messages if tm >= t]
     panic = [tm for tm, m in after if m[0] & 0xF0 == 0xB0 and m[1] == 123]
     assert panic, "no All Notes Off after the model process died"
     assert [m for tm, m in after if tm > panic[0] + 0.05 and m[0] & 0xF0 == 0x90 and m[2] > 0], \
         "no notes after the restart"
-    assert left_sounding(daw.messages) == set(), (err, [(round(tm - t, 3), m) for tm, m in daw.messages][-40:])
+    assert left_sounding(messages) == set(), (err, [(round(tm - t, 3), m) for tm, m in messages][-40:])

@@ -70,6 +70,8 @@ def test_every_midi_in_opened_while_clients_come_and_go_hears_the_keyboard():
     # second, the one at risk); each round closes both, so each starts this process's JACK clients afresh. The
     # keyboard is another process (jack_midiseq, a note every 50 ms), as a player's is: a client in this
     # process connected to the stalled one would wake it through the same wrong futex and hide the fault.
+    # Each MIDI in is closed while the keyboard plays: with a Python callback on JACK's thread that once froze
+    # the process (the thread, cancelled while it waited for the GIL, left the interpreter's lock taken).
     with JackServer(period=256) as jack:
         kbd = subprocess.Popen(["jack_midiseq", "seqkbd", "2400", "0", "60", "1200"], env=jack.env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

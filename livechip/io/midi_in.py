@@ -5,13 +5,15 @@
     for t, msg in inp.drain(): ...        # (transport time, [status, data...]) in arrival order
     inp.check()                           # False once the port is gone (and it is reopened when it is back)
 
-The rtmidi callback is the real-time path: it runs on the MIDI system's thread, stamps the message with the
-transport clock and puts it on a queue (`queue.SimpleQueue`, whose put takes no lock any model code holds).
-It allocates nothing beyond the tuple that carries the message, never logs and never raises. Everything else
-(routing, dropping what is malformed, the model) happens on the engine's side of the queue.
+No Python runs on the MIDI system's thread: python-rtmidi queues what arrives in C++ (up to 1024 messages), and
+the reader (`get`, `drain`, the engine's jam thread) takes it from there, looking every millisecond while it
+waits, and stamps it with the transport clock. A Python callback on JACK's thread would need the GIL, and
+closing the port cancels that thread: cancelled while it waited for the GIL, it took the interpreter's lock
+with it and froze the whole process (seen in a test that closed ports while a keyboard played).
 """
 
-import queue
+import collections
+import threading
 import time
 
 from livechip.errors import DeviceError
@@ -20,6 +22,7 @@ from livechip.io.midi import open_port
 
 VIRTUAL = "livechip in"
 CLIENT = "livechip-in"    # the MIDI system's client name (on JACK the port is `livechip-in:livechip in`)
+POLL = 0.001             # seconds between looks at python-rtmidi's queue while a reader waits
 
 
 class MidiIn:
@@ -31,23 +34,25 @@ class MidiIn:
         self.port = port
         self.name = name
         self.now = now
-        self.queue = queue.SimpleQueue()
+        self.queue = collections.deque()
         self.midi = None
         self.port_name = None
         self.lost = 0          # times the port went away
-        self.errors = 0        # errors the MIDI system reported
+        self._lock = threading.Lock()    # the port may be closed by check() while a reader takes from it
         self._open()
 
-    # --- the real-time path ------------------------------------------------------------------------
-
-    def _on_message(self, event, data=None):
-        try:
-            self.queue.put((self.now(), event[0]))
-        except Exception:   # noqa: BLE001 - nothing may escape into the MIDI system's thread
-            pass
-
-    def _on_error(self, kind, text, data=None):
-        self.errors += 1
+    def _take(self):
+        """Move what python-rtmidi has queued onto ours, stamped now."""
+        with self._lock:
+            midi = self.midi
+            if midi is None:
+                return
+            m = midi.get_message()
+            if m is not None:
+                now = self.now()
+                while m is not None:
+                    self.queue.append((now, m[0]))
+                    m = midi.get_message()
 
     # --- opening and watching the port -----------------------------------------------------------------
 
@@ -55,9 +60,8 @@ class MidiIn:
         import rtmidi
         midi, self.api, self.port_name = open_port(rtmidi.MidiIn, CLIENT, self.name, self.port)
         midi.ignore_types(sysex=True, timing=True, active_sense=True)
-        midi.set_error_callback(self._on_error)
-        midi.set_callback(self._on_message)
-        self.midi = midi
+        with self._lock:
+            self.midi = midi
 
     def check(self):
         """True while the port is there. An existing port that disappeared is closed (the caller releases the
@@ -79,10 +83,10 @@ class MidiIn:
         return True
 
     def _close(self):
-        if self.midi is not None:
+        with self._lock:
             midi, self.midi = self.midi, None
+        if midi is not None:
             try:
-                midi.cancel_callback()
                 midi.close_port()
                 midi.delete()
             except Exception:   # noqa: BLE001 - a port that is already gone closes as it can
@@ -95,20 +99,23 @@ class MidiIn:
 
     def get(self, timeout=None):
         """The next (time, message), waiting up to `timeout` seconds; None if there is none."""
-        try:
-            return self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
-        except queue.Empty:
-            return None
+        end = time.monotonic() + (timeout or 0)
+        while True:
+            if not self.queue:
+                self._take()
+            if self.queue:
+                return self.queue.popleft()
+            if time.monotonic() >= end:
+                return None
+            time.sleep(POLL)
 
     def drain(self):
         """Every (time, message) waiting, oldest first."""
+        self._take()
         out = []
-        q = self.queue
-        while True:
-            try:
-                out.append(q.get_nowait())
-            except queue.Empty:
-                return out
+        while self.queue:
+            out.append(self.queue.popleft())
+        return out
 
     def describe(self):
         what = f"virtual port {self.port_name!r}" if self.port is None else f"port {self.port_name!r}"
