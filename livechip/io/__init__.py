@@ -8,6 +8,7 @@ of library noise.
 import contextlib
 import os
 import sys
+import time
 
 
 @contextlib.contextmanager
@@ -70,7 +71,6 @@ def jack_client_stalled(client, watch=0.12, stuck=0.06, step=0.002):
         fd = os.open(os.path.join(JACK_SHM, _jack_sem_prefix() + client.replace("/", "_")), os.O_RDONLY)
     except OSError:
         return False
-    import time
     try:
         end = time.monotonic() + watch
         set_since = None

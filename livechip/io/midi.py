@@ -112,12 +112,13 @@ def open_client(kind, api, client):
     see jack_client_stalled); DeviceError when that happens JACK_ATTEMPTS times in a row. rtmidi.SystemError
     when the MIDI system refuses it."""
     import rtmidi
-    for _ in range(JACK_ATTEMPTS if api == rtmidi.API_UNIX_JACK else 1):
-        before = jack_clients() if api == rtmidi.API_UNIX_JACK else set()
+    if api != rtmidi.API_UNIX_JACK:
+        with quiet_stderr():
+            return kind(api, name=client)
+    for _ in range(JACK_ATTEMPTS):
+        before = jack_clients()
         with quiet_stderr():
             midi = kind(api, name=client)
-        if api != rtmidi.API_UNIX_JACK:
-            return midi
         # the name the server gave it: `client`, or `client-01`... when that was taken
         mine = [c for c in jack_clients() - before
                 if c == client or (c.startswith(client + "-") and c[len(client) + 1:].isdigit())]
