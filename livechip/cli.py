@@ -245,6 +245,8 @@ def _add_train_commands(sub):
     g.add_argument("--save-dtype", choices=("float32", "float16", "bfloat16"), help="weights in OUT/best (default float32)")
     g.add_argument("--device", help="auto (default: cuda when there is one), cpu, cuda, cuda:1, ...")
     g.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on GPU")
+    g.add_argument("--cpu-bf16", action="store_true", default=None,
+                   help="bfloat16 autocast on the CPU (faster where the CPU multiplies bfloat16 natively)")
     g.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None, help="no progress bar")
     p.set_defaults(func=_train)

@@ -66,7 +66,8 @@ class TrainConfig:
     save_dtype: str = "float32"
     # hardware
     device: str = "auto"                      # auto: cuda if available
-    amp: bool = True                          # mixed precision on GPU
+    amp: bool = True                          # mixed precision on GPU (bfloat16 or float16)
+    cpu_bf16: bool = False                    # bfloat16 autocast on the CPU (bench/bench_train.py measures it)
     threads: int = 0                          # CPU threads (0: torch's default)
     seed: int = 0
     progress: bool = True
@@ -180,9 +181,13 @@ def train(cfg: TrainConfig):
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
     cuda = device.startswith("cuda")
-    amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
-    use_amp = cfg.amp and cuda
-    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if use_amp else nullcontext
+    if cuda:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        use_amp = cfg.amp
+    else:
+        amp_dtype, use_amp = torch.bfloat16, cfg.cpu_bf16
+    device_type = "cuda" if cuda else "cpu"
+    autocast = (lambda: torch.autocast(device_type, dtype=amp_dtype)) if use_amp else nullcontext
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
     out = Path(cfg.out)
