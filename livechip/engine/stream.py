@@ -31,7 +31,8 @@ class Stream:
     """Generation state for one song: model cache, token history (the last `max_rollback` tokens), frontier.
 
     `max_rollback`: how many of the latest tokens can be revoked (the live horizon in tokens, with margin).
-    `mem_len`: the model's memory length while generating (None: its config's).
+    `mem_len`: the model's memory length while generating (None: its folder's generation default, else the
+    training one).
 
     `settings` (a SamplingSettings) and `masked_voices` (voices whose notes the model may not choose) can be
     assigned at any time; they apply from the next sampled token. A new seed reseeds the generator.
@@ -45,7 +46,9 @@ class Stream:
         self.model = model
         self.max_rollback = max_rollback
         self.pace = pace
-        model.setup_cache(batch_size=1, max_rollback=max_rollback, mem_len=mem_len)  # mem_len None: the model's
+        if mem_len is None:
+            mem_len = getattr(model, "gen_mem_len", None)   # None too: the config's mem_len
+        model.setup_cache(batch_size=1, max_rollback=max_rollback, mem_len=mem_len)
         self.device = _device_of(model)
         self.generator = torch.Generator()
         self._settings = None

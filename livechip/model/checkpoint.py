@@ -5,7 +5,8 @@
     import_lakhnes("pretrained/LakhNES/model.pt", "models/lakhnes")
 
 `config.json` holds `{"format": "livechip-txl", "version": 1, "model": <TXLConfig fields>, "dtype": ...}` and
-optionally a `"source"` record. Weights are stored once per tensor (a tied output weight is stored under the
+optionally a `"source"` record and `"generation": {"mem_len": N}`: the memory the instrument generates with
+(its ears), which may be longer than the training segment's `model.mem_len`. Weights are stored once per tensor (a tied output weight is stored under the
 embedding's name only). float16/bfloat16 files are upcast to float32 on load. Every problem with the folder
 (missing, truncated or corrupt files, a config that does not match the weights) is a `CheckpointError`.
 """
@@ -54,6 +55,8 @@ def save_model(model, dir, card=None, dtype="float32", source=None):
     tied = _aliases(sd)
     tensors = {k: v.detach().to("cpu", DTYPES[dtype]).contiguous() for k, v in sd.items() if k not in tied}
     config = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict(), "dtype": dtype}
+    if model.gen_mem_len is not None:
+        config["generation"] = {"mem_len": model.gen_mem_len}
     if source:
         config["source"] = source
     data = st_save(tensors, metadata={"format": "pt", "livechip": FORMAT})
@@ -98,6 +101,10 @@ def read_config(dir):
                                     isinstance(m[k], (int, float)) and not isinstance(m[k], bool))]
     if bad:
         raise CheckpointError(f"{path}: \"model\" has bad values for {', '.join(bad)}")
+    gen = config.get("generation", {})
+    mem = gen.get("mem_len") if isinstance(gen, dict) else None
+    if not isinstance(gen, dict) or "mem_len" in gen and not (type(mem) is int and 0 <= mem <= 65536):
+        raise CheckpointError(f"{path}: \"generation\" must be {{\"mem_len\": a whole number 0..65536}}")
     return config
 
 
@@ -110,6 +117,7 @@ def load_model(dir, device="cpu"):
         model = TransformerXL(cfg)
     except (TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{dir / CONFIG}: unusable model config ({e})") from None
+    model.gen_mem_len = config.get("generation", {}).get("mem_len")
     path = dir / WEIGHTS
     try:
         data = path.read_bytes()

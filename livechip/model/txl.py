@@ -163,6 +163,7 @@ class TransformerXL(nn.Module):
     def __init__(self, cfg: TXLConfig):
         super().__init__()
         self.cfg = cfg
+        self.gen_mem_len = None     # memory length when generating (config.json "generation"); None: cfg.mem_len
         self.emb_scale = math.sqrt(cfg.d_model)
         self.tok_emb = nn.Embedding(cfg.n_token, cfg.d_embed)
         self.emb_proj = nn.Linear(cfg.d_embed, cfg.d_model, bias=False) if cfg.d_embed != cfg.d_model else None
