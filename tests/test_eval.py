@@ -12,7 +12,7 @@ import torch
 from livechip import events
 from livechip.cli import build_parser
 from livechip.model.checkpoint import import_lakhnes, load_model
-from livechip.model.evaluate import batches, evaluate, find_files, song_tokens
+from livechip.model.evaluate import PAPER_MEM_LEN, batches, evaluate, find_files, song_tokens
 from tests.checkpoint_helpers import FIXTURES, fixtures, reference, run_cli
 
 torch.set_num_threads(1)
@@ -203,7 +203,8 @@ def test_files_are_taken_in_sorted_order(imported, tmp_path, capsys):
 def test_defaults_are_the_paper_evaluation_settings(shared):
     paper = json.loads((fixtures(shared) / "lakhnes_config.json").read_text())["runtime"]["paper_eval"]["value"]
     args = build_parser().parse_args(["eval", "--model", "m", "x"])
-    assert (args.batch_size, args.tgt_len, args.mem_len) == (paper["batch_size"], paper["tgt_len"], paper["mem_len"])
+    assert (args.batch_size, args.tgt_len) == (paper["batch_size"], paper["tgt_len"])
+    assert args.mem_len is None and PAPER_MEM_LEN == paper["mem_len"]   # None: the paper's (--music: generation's)
     assert not args.all_tokens
     defaults = evaluate.__defaults__
     assert defaults[:3] == (paper["batch_size"], paper["tgt_len"], paper["mem_len"])

@@ -133,15 +133,24 @@ def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, m
 
 
 def eval_command(args):
+    from livechip.model import music
     from livechip.model.checkpoint import load_model
 
+    if args.music:
+        return music.music_command(args)
+    stray = [k for k, v in music.options(args).items() if v is not None and k != "mem_len"]
+    if stray:
+        raise LivechipError(f"--{stray[0].replace('_', '-')} goes with --music")
+    mem_len = PAPER_MEM_LEN if args.mem_len is None else args.mem_len
+    if args.threads:
+        torch.set_num_threads(args.threads)
     paths = find_files(args.inputs)
     model = load_model(args.model, device=args.device)
     if args.int8:
         from livechip.model.quantize import quantize_int8
         model = quantize_int8(model)
     songs = [song_tokens(p) for p in paths]
-    r = evaluate(model, songs, args.batch_size, args.tgt_len, args.mem_len, args.all_tokens,
+    r = evaluate(model, songs, args.batch_size, args.tgt_len, mem_len, args.all_tokens,
                  progress=not (args.json or args.quiet))
     r["files"] = len(paths)
     r["model"] = str(args.model)

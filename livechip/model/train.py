@@ -99,6 +99,30 @@ def lr_at(step: int, cfg: TrainConfig, done: float | None = None) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
 
 
+def optimizer(model, cfg: TrainConfig, fused: bool | None = None, foreach: bool | None = None):
+    """AdamW with weight decay on the matrices only. `fused` / `foreach`: torch's implementations (None: its
+    default, a loop over the tensors on a CPU)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99),
+                             fused=fused, foreach=foreach)
+
+
+def train_step(model, opt, scaler, x, y, mems, grad_clip: float, autocast=nullcontext):
+    """One step on a batch x, y [B, T]: forward with memory, backward, clipped AdamW update. (loss, new mems)"""
+    with autocast():
+        logits, mems = model(x, mems)                                             # (B, T, V)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], grad_clip)
+    scaler.step(opt)
+    scaler.update()
+    return loss, mems
+
+
 @torch.no_grad()
 def evaluate(model, stream: torch.Tensor, tgt_len: int, mem_len: int, autocast=nullcontext) -> float:
     """Mean negative log-likelihood (nats per token) of a [B, N] token stream, segment by segment with memory."""
@@ -213,11 +237,7 @@ def train(cfg: TrainConfig):
     if ddp:
         model = DistributedDataParallel(model, device_ids=[device] if cuda else None)
 
-    decay = [p for n, p in raw_model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in raw_model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99),
-                            fused=cuda)
+    opt = optimizer(raw_model, cfg, fused=cuda or None)
     step, tokens_seen, best, elapsed = 0, 0, float("inf"), 0.0
     if cfg.resume:
         st = torch.load(state_path, map_location=device, weights_only=True)
@@ -274,15 +294,7 @@ def train(cfg: TrainConfig):
             g["lr"] = lr
         x, y = next(batches)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast():
-            logits, mems = model(x, mems)
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.grad_clip)
-        scaler.step(opt)
-        scaler.update()
+        loss, mems = train_step(model, opt, scaler, x, y, mems, cfg.grad_clip, autocast)
         step += 1
         tokens_seen += x.numel() * world
         elapsed = time.time() - t0

@@ -1,0 +1,320 @@
+"""`livechip eval --music`: what a player hears, measured beside perplexity.
+
+On a split of TX1 files (the test split):
+
+- **Continuation.** `songs` files of at least prime + continuation seconds (default 24 songs, 10 s + 20 s),
+  spread evenly over the sorted eligible files, each primed with its first 10 s and continued for 20 s by the
+  model. Key: the cosine similarity between the pitch-class histogram (P1, P2, TR, weighted by duration) of the
+  prime and that of the continuation. Groove: the same for the histogram of onset intervals (each voice's time
+  from one note-on to its next, 10 ms bins up to 1 s). Each is measured for the model's continuation, the
+  song's own (real) one and an unrelated one (the next chosen song's 10..30 s), and scaled so that unrelated
+  = 0 and real = 1.
+- **Unprimed takes.** `takes` seeds x 60 s from nothing: note-ons per second of each voice against the split's,
+  the share of time at least one voice sounds, the share all four are silent (the worst take too), the share
+  of notes shorter than 20 ms.
+
+A note lasts from its NOTEON to its voice's next event (NOTEOFF or NOTEON) or the end of the score. Song i is
+continued with seed + i and take j played with seed + j, so the figures are the same on every run.
+
+    r = music_metrics(model, find_files(["../shared/data/nesmdb_tx1/test"]), MusicConfig(songs=8))
+    r["continuation"]["key"]["scaled"]
+"""
+
+import json
+import math
+import shlex
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from livechip import events as ev
+from livechip import tx1
+from livechip.errors import LivechipError
+from livechip.model.sampling import SamplingSettings
+
+TPS = ev.TICKS_PER_SECOND
+BIN = TPS // 100            # onset-interval bin: 10 ms
+N_BINS = 100                # intervals up to 1 s
+SHORT = TPS // 50           # a note shorter than 20 ms is one no NES driver plays as a note
+MELODIC = ("P1", "P2", "TR")
+DEFAULT_MEM_LEN = 512       # generation memory when the model folder names none
+
+
+@dataclass
+class MusicConfig:
+    songs: int = 24                 # continued songs (0: no continuation figures)
+    prime_seconds: float = 10.0
+    continue_seconds: float = 20.0
+    takes: int = 6                  # unprimed takes, one seed each (0: none)
+    take_seconds: float = 60.0
+    temperature: float = 0.95
+    top_k: int = 32
+    top_p: float = 1.0
+    seed: int = 0
+    mem_len: int | None = None      # generation memory; None: the model's generation default, else 512
+
+    def __post_init__(self):
+        if self.songs < 0 or self.songs == 1:
+            raise LivechipError("--songs must be 0 or at least 2 (each song's unrelated one is another song)")
+        if self.takes < 0:
+            raise LivechipError("--takes must be at least 0")
+        if not (self.prime_seconds > 0 and self.continue_seconds > 0 and self.take_seconds > 0):
+            raise LivechipError("--prime-seconds, --continue-seconds and --take-seconds must be > 0")
+        if self.mem_len is not None and self.mem_len < 1:
+            raise LivechipError("--mem-len must be at least 1")
+        if not self.songs and not self.takes:
+            raise LivechipError("nothing to measure: --songs and --takes are both 0")
+        self.sampling(self.seed)
+
+    def sampling(self, seed):
+        try:
+            return SamplingSettings(self.temperature, self.top_k, self.top_p, seed=seed)
+        except ValueError as e:
+            raise LivechipError(str(e)) from None
+
+
+# --- what is in a score ----------------------------------------------------------------------------
+
+def notes(score):
+    """Every note of `score` as (voice, pitch, start, end) in ticks, ordered by the events that start them."""
+    out, on = [], {}
+    for e in sorted(score.events, key=ev.event_order):
+        n = on.pop(e.voice, None)
+        if n is not None:
+            out.append((e.voice, *n, e.time))
+        if e.pitch is not None:
+            on[e.voice] = (e.pitch, e.time)
+    out += [(v, p, s, max(s, score.end)) for v, (p, s) in on.items()]
+    return out
+
+
+def pitch_classes(nts, t0, t1):
+    """[12] ticks each pitch class sounds on P1, P2 and TR within [t0, t1)."""
+    h = np.zeros(12)
+    for v, p, s, e in nts:
+        d = min(e, t1) - max(s, t0)
+        if d > 0 and v in MELODIC:
+            h[p % 12] += d
+    return h
+
+
+def onset_intervals(nts, t0, t1):
+    """[N_BINS] counts of the intervals between a voice's successive note-ons within [t0, t1), 10 ms bins."""
+    h = np.zeros(N_BINS)
+    last = {}
+    for v, p, s, e in sorted(nts, key=lambda n: n[2]):
+        if t0 <= s < t1:
+            if v in last and s - last[v] < N_BINS * BIN:
+                h[(s - last[v]) // BIN] += 1
+            last[v] = s
+    return h
+
+
+def cosine(a, b):
+    """Cosine similarity of two histograms; 0 when either is empty."""
+    n = math.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b) / n if n else 0.0
+
+
+def scaled(model, real, unrelated):
+    """Where `model` lies from `unrelated` (0) to `real` (1); None when the two references are equal."""
+    return (model - unrelated) / (real - unrelated) if real != unrelated else None
+
+
+def take_stats(nts, t0, t1):
+    """Sums over [t0, t1) that pool across takes: ticks, note-ons per voice, ticks with any voice sounding,
+    notes that start and end in the window (`whole`) and those of them shorter than 20 ms."""
+    count = dict.fromkeys(ev.VOICES, 0)
+    spans, short, whole = [], 0, 0
+    for v, p, s, e in nts:
+        if t0 <= s < t1:
+            count[v] += 1
+            if e <= t1:
+                whole += 1
+                short += e - s < SHORT
+        if min(e, t1) > max(s, t0):
+            spans.append((max(s, t0), min(e, t1)))
+    sounding, reach = 0, t0
+    for a, b in sorted(spans):
+        if b > reach:
+            sounding += b - max(a, reach)
+            reach = b
+    return {"ticks": t1 - t0, "notes": count, "sounding": sounding, "short": short, "whole": whole}
+
+
+def pooled(stats):
+    """Rates and shares of summed take_stats: notes/s per voice, sounding, silent and short-note shares."""
+    ticks = sum(s["ticks"] for s in stats)
+    whole = sum(s["whole"] for s in stats)
+    sounding = sum(s["sounding"] for s in stats) / ticks
+    return {"notes_per_second": {v: sum(s["notes"][v] for s in stats) * TPS / ticks for v in ev.VOICES},
+            "sounding": sounding, "silent": 1 - sounding,
+            "short_notes": sum(s["short"] for s in stats) / whole if whole else 0.0}
+
+
+# --- the measurements ------------------------------------------------------------------------------
+
+def choose_songs(scores, n, seconds):
+    """Indices of `n` scores at least `seconds` long with a melodic note in the prime, spread evenly."""
+    ok = [i for i, (s, nts) in enumerate(scores) if s.end >= seconds[1] and pitch_classes(nts, 0, seconds[0]).any()]
+    if len(ok) < n:
+        raise LivechipError(f"only {len(ok)} songs are {seconds[1] / TPS:g} s long with a melodic prime; "
+                            f"--songs {n} needs {n}")
+    return [ok[(2 * k + 1) * len(ok) // (2 * n)] for k in range(n)]
+
+
+def continuation(model, scores, cfg, done=lambda s: None):
+    """Key and groove similarities (model, real, unrelated, scaled) over the chosen songs; their indices."""
+    from livechip.generate import generate
+    p = round(cfg.prime_seconds * TPS)
+    c = p + round(cfg.continue_seconds * TPS)
+    chosen = choose_songs(scores, cfg.songs, (p, c))
+    sims = {k: {"model": [], "real": [], "unrelated": []} for k in ("key", "groove")}
+    for i, j in enumerate(chosen):
+        score, nts = scores[j]
+        other = scores[chosen[(i + 1) % len(chosen)]][1]
+        primer = ev.Score([e for e in score.events if e.time < p], p)
+        gen = notes(generate(model, cfg.sampling(cfg.seed + i), seconds=cfg.continue_seconds, primer=primer).score)
+        for key, hist in (("key", pitch_classes), ("groove", onset_intervals)):
+            ref = hist(nts, 0, p)
+            for what, n in (("model", gen), ("real", nts), ("unrelated", other)):
+                sims[key][what].append(cosine(ref, hist(n, p, c)))
+        done(cfg.continue_seconds)
+    out = {}
+    for key, d in sims.items():
+        out[key] = {what: float(np.mean(v)) for what, v in d.items()}
+        out[key]["scaled"] = scaled(out[key]["model"], out[key]["real"], out[key]["unrelated"])
+        out[key]["per_song"] = [round(x, 4) for x in d["model"]]
+    return out, chosen
+
+
+def unprimed(model, cfg, done=lambda s: None):
+    """take_stats of each unprimed take."""
+    from livechip.generate import generate
+    t = round(cfg.take_seconds * TPS)
+    stats = []
+    for j in range(cfg.takes):
+        score = generate(model, cfg.sampling(cfg.seed + j), seconds=cfg.take_seconds).score
+        stats.append(take_stats(notes(score), 0, t))
+        done(cfg.take_seconds)
+    return stats
+
+
+def against(takes, test):
+    """The pooled figures of the takes (take_stats) beside the split's (`test`, pooled), and each take's silence."""
+    m = pooled(takes)
+    rates = {}
+    for v in ev.VOICES:
+        a, b = m["notes_per_second"][v], test["notes_per_second"][v]
+        rates[v] = {"model": a, "test": b, "ratio": a / b if b else None}
+    out = {"notes_per_second": rates, **{k: {"model": m[k], "test": test[k]} for k in ("sounding", "silent",
+                                                                                        "short_notes")}}
+    silent = [pooled([t])["silent"] for t in takes]
+    out["silent"].update(worst=max(silent), per_take=[round(x, 4) for x in silent])
+    return out
+
+
+def music_metrics(model, paths, cfg=None, progress=False):
+    """The music metrics of `model` (a TransformerXL, or its int8 form) on the TX1 files `paths`: a dict with
+    "continuation" (key and groove) and "unprimed" (density, sounding, silence, short notes) against the
+    files' own figures, and the settings used."""
+    cfg = cfg or MusicConfig()
+    scores = [(s, notes(s)) for s in map(tx1.read, paths)]
+    test = pooled([take_stats(nts, 0, s.end) for s, nts in scores if s.end > 0])
+    mem_len = cfg.mem_len
+    if mem_len is None:
+        mem_len = getattr(model, "gen_mem_len", None) or DEFAULT_MEM_LEN
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.songs * cfg.continue_seconds + cfg.takes * cfg.take_seconds, unit="s", leave=False,
+                   desc="music", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of music [{elapsed}<{remaining}]")
+    saved, model.gen_mem_len = getattr(model, "gen_mem_len", None), mem_len   # what a Stream generates with
+    was_training = model.training
+    model.eval()
+    r = {"settings": {**asdict(cfg), "mem_len": mem_len}, "files": len(paths)}
+    try:
+        with torch.inference_mode():
+            if cfg.songs:
+                r["continuation"], chosen = continuation(model, scores, cfg, bar.update if bar else lambda s: None)
+                r["continuation"]["songs"] = [Path(paths[j]).name for j in chosen]
+            if cfg.takes:
+                r["unprimed"] = against(unprimed(model, cfg, bar.update if bar else lambda s: None), test)
+    finally:
+        model.gen_mem_len = saved
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    return r
+
+
+# --- livechip eval --music ---------------------------------------------------------------------------
+
+def command_line(args, cfg, mem_len):
+    """The `livechip eval --music` line that gives these figures, every setting spelled out."""
+    words = ["livechip", "eval", "--music", "--model", str(args.model), *map(str, args.inputs)]
+    for k, v in {**asdict(cfg), "mem_len": mem_len}.items():
+        words += [f"--{k.replace('_', '-')}", f"{v:g}" if isinstance(v, float) else str(v)]
+    words += ["--int8"] * bool(args.int8) + ["--threads", str(args.threads or 1)]
+    return " ".join(map(shlex.quote, words))
+
+
+def options(args):
+    """The MusicConfig fields among the command's arguments (None: not given)."""
+    return {f.name: getattr(args, f.name, None) for f in fields(MusicConfig)}
+
+
+def music_command(args):
+    from livechip.model import kernels
+    from livechip.model.checkpoint import load_model
+    from livechip.model.evaluate import find_files
+
+    cfg = MusicConfig(**{k: v for k, v in options(args).items() if v is not None})
+    paths = find_files(args.inputs)
+    torch.set_num_threads(args.threads or 1)       # one thread unless told, as `livechip play` generates
+    kernels.set_threads(args.threads or 1)
+    model = load_model(args.model, device=args.device)
+    if args.int8:
+        from livechip.model.quantize import quantize_int8
+        model = quantize_int8(model)
+    t = time.time()
+    r = music_metrics(model, paths, cfg, progress=not (args.json or args.quiet))
+    r["model"], r["int8"] = str(args.model), bool(args.int8)
+    r["command"] = command_line(args, cfg, r["settings"]["mem_len"])
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    print(r["command"])
+    print(table(r))
+    print(f"({time.time() - t:.0f} s, {r['files']} files)")
+    return 0
+
+
+def table(r):
+    """The figures as a plain text table."""
+    f = lambda x, d=2: "-" if x is None else f"{x:.{d}f}"   # noqa: E731
+    s = r["settings"]
+    lines = []
+    if "continuation" in r:
+        c = r["continuation"]
+        head = f"continuation: {len(c['songs'])} songs, {s['prime_seconds']:g} s primed, {s['continue_seconds']:g} s on"
+        lines.append(f"{head:<46}{'model':>8}{'real':>8}{'unrel.':>8}{'scaled':>8}")
+        for key, what in (("key", "key (pitch classes, P1 P2 TR)"), ("groove", "groove (onset intervals)")):
+            d = c[key]
+            lines.append(f"  {what:<44}{f(d['model']):>8}{f(d['real']):>8}{f(d['unrelated']):>8}"
+                         f"{f(d['scaled']):>8}")
+    if "unprimed" in r:
+        u = r["unprimed"]
+        head = f"unprimed: {s['takes']} takes x {s['take_seconds']:g} s"
+        lines.append(f"{head:<46}{'model':>8}{'test':>8}{'ratio':>8}")
+        for v, d in u["notes_per_second"].items():
+            ratio = "-" if d["ratio"] is None else f"{d['ratio']:.2f}x"
+            lines.append(f"  {'notes/s ' + v:<44}{f(d['model']):>8}{f(d['test']):>8}{ratio:>8}")
+        for key, what in (("sounding", "share of time a voice sounds"), ("silent", "share of time all silent"),
+                          ("short_notes", "share of notes < 20 ms")):
+            lines.append(f"  {what:<44}{f(u[key]['model'], 3):>8}{f(u[key]['test'], 3):>8}")
+        lines.append(f"  {'worst take silent':<44}{f(u['silent']['worst'], 3):>8}")
+    return "\n".join(lines)
