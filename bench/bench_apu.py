@@ -1,6 +1,6 @@
 """APU speed: offline render speed as a multiple of real time, and the cost of one live audio block.
 
-    python3 bench/bench_apu.py [--song PATH.vgm] [--repeat 5]
+    .venv/bin/python bench/bench_apu.py [--song PATH.vgm] [--repeat 5]
 
 The default song is Mega Man 2's title (42.6 s, about 143 events per second on all four voices), from the
 shared examples. Block cost is measured the way the audio callback uses the chip: the song's register writes

@@ -1,6 +1,6 @@
 """Time to convert the whole shared data set (prints figures; asserts nothing).
 
-    python3 bench/bench_convert.py [--limit N] [--shared PATH]
+    .venv/bin/python bench/bench_convert.py [--limit N] [--shared PATH]
 
 Three passes over the 5 278 NES-MDB songs, each writing real files into a temporary folder:
   1. NES-MDB MIDI -> .tx1.txt    (read straight from nesmdb_midi.tar.xz)

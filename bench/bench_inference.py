@@ -1,8 +1,8 @@
 """Generation speed of the Transformer-XL on this machine, against LakhNES's way and against memory bandwidth.
 
-    python3 bench/bench_inference.py                              # LakhNES size, and models/default if present
-    python3 bench/bench_inference.py --model DIR --threads 1
-    python3 bench/bench_inference.py --model models/default --skip-lakhnes --full-eval   # whole test split
+    .venv/bin/python bench/bench_inference.py                              # LakhNES size, and models/default if present
+    .venv/bin/python bench/bench_inference.py --model DIR --threads 1
+    .venv/bin/python bench/bench_inference.py --model models/default --skip-lakhnes --full-eval   # whole test split
 
 For each model, on the same weights: tokens/s of the plain path (LakhNES's sampler: each token a one-token
 segment over a memory of mem_len hidden states, keys and values re-projected every time), of the cached step in
@@ -183,7 +183,7 @@ def perplexity_cost(model, q, full):
               f"({r[label]['nll'] - r['float32']['nll']:+.5f} nats/event)")
     print("  (int8 w: int8 weights only; int8: int8 weights, keys, values and positional keys, the default)")
     if not full:
-        print(f"  full split: python3 bench/bench_inference.py --model {sys.argv[sys.argv.index('--model') + 1] if '--model' in sys.argv else 'models/default'} "
+        print(f"  full split: .venv/bin/python bench/bench_inference.py --model {sys.argv[sys.argv.index('--model') + 1] if '--model' in sys.argv else 'models/default'} "
               "--skip-lakhnes --full-eval")
 
 

@@ -9,10 +9,10 @@ counts here is the floor the machine and the server set, below which no change t
 
 Prints figures, asserts nothing.
 
-    python3 bench/bench_jack_baseline.py --seconds 300            # idle machine
-    python3 bench/bench_jack_baseline.py --seconds 300 --load 2   # both cores busy at normal priority
-    python3 bench/bench_jack_baseline.py --seconds 300 --load 2 --clients c   # one C client (jack_metro) only
-    python3 bench/bench_jack_baseline.py --seconds 90 --churn 16  # plus a thread churning 16 MB arrays
+    .venv/bin/python bench/bench_jack_baseline.py --seconds 300            # idle machine
+    .venv/bin/python bench/bench_jack_baseline.py --seconds 300 --load 2   # both cores busy at normal priority
+    .venv/bin/python bench/bench_jack_baseline.py --seconds 300 --load 2 --clients c   # one C client (jack_metro) only
+    .venv/bin/python bench/bench_jack_baseline.py --seconds 90 --churn 16  # plus a thread churning 16 MB arrays
 """
 
 import argparse

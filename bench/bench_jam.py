@@ -14,8 +14,8 @@ cables, for `--stress` seconds (60 by default), ending with the cable pulled: no
 
 Prints figures, asserts nothing.
 
-    python3 bench/bench_jam.py                     # default model and LakhNES size, 200 notes each, 60 s stress
-    python3 bench/bench_jam.py --notes 50 --stress 15 --skip-lakhnes
+    .venv/bin/python bench/bench_jam.py                     # default model and LakhNES size, 200 notes each, 60 s stress
+    .venv/bin/python bench/bench_jam.py --notes 50 --stress 15 --skip-lakhnes
 """
 
 import argparse

@@ -13,8 +13,8 @@ With `--per-cpu`, one sleeper is pinned to each CPU and the hypervisor's steal t
 
 Prints figures, asserts nothing. Needs the right to use SCHED_FIFO (root, or rtprio in limits.conf).
 
-    python3 bench/bench_rt_latency.py --seconds 30
-    python3 bench/bench_rt_latency.py --seconds 600 --loads idle --per-cpu   # does the host stop a CPU?
+    .venv/bin/python bench/bench_rt_latency.py --seconds 30
+    .venv/bin/python bench/bench_rt_latency.py --seconds 600 --loads idle --per-cpu   # does the host stop a CPU?
 """
 
 import argparse

@@ -16,9 +16,9 @@ periods by default), a test DAW client recording the `livechip` MIDI port, and p
 
 Prints figures, asserts nothing.
 
-    python3 bench/bench_soak.py                          # 10 minutes, default model, model in its own process
-    python3 bench/bench_soak.py --seconds 60 --worker thread
-    python3 bench/bench_soak.py --seconds 60 --busy      # plus a model stepping non-stop in this process
+    .venv/bin/python bench/bench_soak.py                          # 10 minutes, default model, model in its own process
+    .venv/bin/python bench/bench_soak.py --seconds 60 --worker thread
+    .venv/bin/python bench/bench_soak.py --seconds 60 --busy      # plus a model stepping non-stop in this process
 """
 
 import argparse

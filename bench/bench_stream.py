@@ -1,6 +1,6 @@
 """How much the generation core adds per token on top of the model: sampler and Stream bookkeeping.
 
-Prints figures, asserts nothing. Usage: python3 bench/bench_stream.py [--model DIR] [--tokens N]
+Prints figures, asserts nothing. Usage: .venv/bin/python bench/bench_stream.py [--model DIR] [--tokens N]
 Without --model it times the sampler and the Stream over a model whose step costs nothing, i.e. the pure
 overhead that every generated token pays in livechip generate and livechip play.
 """

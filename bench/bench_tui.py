@@ -1,7 +1,7 @@
 """What the terminal UI costs the music. Prints figures; asserts nothing.
 
-    python3 bench/bench_tui.py                 # in-process costs (no JACK needed), about 40 s
-    python3 bench/bench_tui.py --jack 24       # also the live engine on JACK dummy, 24 s each: no UI, UI, UI process
+    .venv/bin/python bench/bench_tui.py                 # in-process costs (no JACK needed), about 40 s
+    .venv/bin/python bench/bench_tui.py --jack 24       # also the live engine on JACK dummy, 24 s each: no UI, UI, UI process
 
 In-process (the UI shares the interpreter, so the GIL, with the engine thread and the MIDI sender):
 - Monitor: the engine's cost per pushed note, and a viewer's snapshot.

@@ -120,20 +120,35 @@ def _add_checkpoint_commands(sub):
     p.add_argument("-o", "--output", metavar="DIR", required=True, help="model folder to write")
     p.set_defaults(func=_import_lakhnes)
 
-    p = sub.add_parser("eval", help="mean NLL per event and perplexity of a model on TX1 files",
+    p = sub.add_parser("eval", help="perplexity of a model on TX1 files, or with --music what it plays",
                        description="Evaluate a model on .tx1.txt(.gz) files exactly as LakhNES's model/eval.py "
-                                   "does (defaults: the paper's settings), or on every token with --all-tokens.")
+                                   "does (defaults: the paper's settings), or on every token with --all-tokens. "
+                                   "With --music: how well it keeps the key and groove of songs it continues, "
+                                   "and how dense, silent and choppy its unprimed takes are against the files.")
     p.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS", help=".tx1.txt(.gz) files or folders of them")
     p.add_argument("--model", metavar="DIR", required=True, help="model folder (model.safetensors + config.json)")
     p.add_argument("--batch-size", type=int, default=10, help="parallel streams (default 10)")
     p.add_argument("--tgt-len", type=int, default=128, help="tokens scored per segment (default 128)")
-    p.add_argument("--mem-len", type=int, default=896, help="memory length in tokens (default 896)")
+    p.add_argument("--mem-len", type=int, help="memory length in tokens (default 896; with --music: the model "
+                                                "folder's generation memory, else 512)")
     p.add_argument("--all-tokens", action="store_true",
                    help="score every token: keep short songs and the last incomplete batch")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--int8", action="store_true", help="evaluate the model's int8 form (what --int8 generates with)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice; with --music 1, as play)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("music (--music; defaults in livechip.model.music.MusicConfig)")
+    g.add_argument("--music", action="store_true", help="music metrics instead of perplexity (README: Music metrics)")
+    g.add_argument("--songs", type=int, help="songs continued (default 24; 0: none)")
+    g.add_argument("--prime-seconds", type=float, help="seconds of each song the model hears (default 10)")
+    g.add_argument("--continue-seconds", type=float, help="seconds it continues them (default 20)")
+    g.add_argument("--takes", type=int, help="unprimed takes, one seed each (default 6; 0: none)")
+    g.add_argument("--take-seconds", type=float, help="seconds of each unprimed take (default 60)")
+    g.add_argument("--temperature", type=float, help="sampling temperature, 0 = greedy (default 0.95)")
+    g.add_argument("--top-k", type=int, help="keep the k most probable tokens, 0 = all (default 32)")
+    g.add_argument("--top-p", type=float, help="nucleus sampling mass, 1 = off (default 1.0)")
+    g.add_argument("--seed", type=int, help="first seed: song i uses seed + i, take j seed + j (default 0)")
     p.set_defaults(func=_eval)
 
 
@@ -161,9 +176,15 @@ def _add_play_commands(sub):
     p.add_argument("--preset", metavar="NAME|PATH", help="start from a preset (presets/NAME.toml or a .toml file)")
     p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds (default 127.0.0.1)")
     p.add_argument("--osc-port", type=int, default=9000, help="OSC port (default 9000; 0 picks a free one)")
+    p.add_argument("--osc-any-path", action="store_true",
+                   help="let OSC name any file (default: only names inside the presets, recordings and primes "
+                        "folders)")
+    p.add_argument("--primes", metavar="DIR", default="primes",
+                   help="folder of the songs /livechip/reprime may name over OSC (default: primes)")
     p.add_argument("--no-osc", action="store_true", help="no OSC server")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop cleanly after this many seconds")
-    p.add_argument("--record", metavar="DIR", help="record the session into DIR on exit (.mid, .tx1.txt, .wav, .vgm)")
+    p.add_argument("--record", metavar="DIR", help="record the session into DIR on exit (.mid, .tx1.txt, .wav, .vgm); "
+                   "takes (record/start, ctrl+r) go there too (default: recordings)")
     p.add_argument("--seed", type=int, help="random seed for the model's choices")
     p.add_argument("--temperature", type=float, help="sampling temperature (default 0.95)")
     p.add_argument("--horizon", type=float, metavar="SECONDS",

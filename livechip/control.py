@@ -33,11 +33,21 @@ from livechip.events import PITCH_RANGE, VOICES
 
 log = logging.getLogger("livechip.control")
 
-VOICE_MODES = ("model", "human", "off")
-ACTIONS = ("panic", "reset", "reprime", "record_start", "record_stop", "record_save",
-           "preset_load", "preset_save", "play", "stop")
+# auto: the model plays the voice until the player plays on it, then the player does until silent on it for
+# release_after seconds (the index order is what an OSC radio button sends: auto came last)
+VOICE_MODES = ("model", "human", "off", "auto")
+VOICE_KEYS = ("mode", "volume", "release_after", "timbre")   # the settings of one voice
+# every action and its OSC address after /livechip/: the one list the OSC server, the remote UI and the
+# README's table of actions are checked against
+ACTION_ADDRESSES = {
+    "panic": "panic", "reset": "reset", "reprime": "reprime",
+    "record_start": "record/start", "record_stop": "record/stop", "record_save": "record/save",
+    "preset_load": "preset/load", "preset_save": "preset/save",
+    "play": "transport/play", "stop": "transport/stop", "quit": "quit",
+}
+ACTIONS = tuple(ACTION_ADDRESSES)
 PATH_ACTIONS = ("reprime", "record_save", "preset_load", "preset_save")   # the ones taking one path argument
-NEEDS_ENGINE = ("panic", "reset", "reprime", "record_start", "record_stop", "record_save")
+NEEDS_ENGINE = ("panic", "reset", "reprime", "record_start", "record_stop", "record_save", "play", "stop", "quit")
 
 DEFAULT_HORIZON = 0.5   # seconds of music generated ahead of "now" (the engine's measured default)
 DEFAULT_CHANNEL_MAP = {1: "P1", 2: "P2", 3: "TR", 4: "NO", 10: "NO"}
@@ -54,6 +64,7 @@ RANGES = {
     "tempo": (0.5, 2.0, False),      # schedule speed, 1 = as generated
     "response_gap": (0.05, 10.0, False),   # seconds of player silence before the model answers
     "volume": (0.0, 1.0, False),
+    "release_after": (0.1, 60.0, False),   # seconds of player silence before an auto voice goes back to the model
     "split/point": (0, 127, False),
     "split/channel": (1, 16, False),
 }
@@ -66,9 +77,10 @@ class ControlError(LivechipError):
 
 @dataclass
 class VoiceState:
-    mode: str = "model"            # one of VOICE_MODES
+    mode: str = "auto"             # one of VOICE_MODES
     volume: float = 1.0            # 0..1, applied to the voice's output level
     timbre: dict = field(default_factory=dict)   # plain data for livechip.apu.driver.Timbre
+    release_after: float = 4.0     # auto mode: seconds the player is silent on the voice before the model takes it
 
 
 @dataclass
@@ -141,7 +153,7 @@ def _mode(path, v):
         return v.lower()
     if not isinstance(v, (str, bool)) and isinstance(v, (int, float)) and v in range(len(VOICE_MODES)):
         return VOICE_MODES[int(v)]   # an index, as a radio button sends it
-    raise ControlError(f"{path}: must be one of {', '.join(VOICE_MODES)} (or 0, 1, 2), got {_show(v)}")
+    raise ControlError(f"{path}: must be one of {', '.join(VOICE_MODES)} (or 0-{len(VOICE_MODES) - 1}), got {_show(v)}")
 
 
 def _flag(path, v):
@@ -267,11 +279,11 @@ def set_path(state, path, value):
         base = f"voice/{v.lower()}"
         if len(parts) == 2:
             if not isinstance(value, dict):
-                raise ControlError(f"{base}: must be a table with mode, volume, timbre, got {_show(value)}")
-            unknown = set(value) - {"mode", "volume", "timbre"}
+                raise ControlError(f"{base}: must be a table with {', '.join(VOICE_KEYS)}, got {_show(value)}")
+            unknown = set(value) - set(VOICE_KEYS)
             if unknown:
-                raise ControlError(f"{base}: unknown setting {sorted(unknown)[0]!r} (known: mode, volume, timbre)")
-            for k in ("mode", "volume", "timbre"):
+                raise ControlError(f"{base}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(VOICE_KEYS)})")
+            for k in VOICE_KEYS:
                 if k in value:
                     set_path(state, f"{base}/{k}", value[k])
             return base, _voice_dict(vs)
@@ -282,6 +294,9 @@ def set_path(state, path, value):
         if len(parts) == 3 and what == "volume":
             vs.volume = _ranged("volume", f"{base}/volume")(value)
             return f"{base}/volume", vs.volume
+        if len(parts) == 3 and what == "release_after":
+            vs.release_after = _ranged("release_after", f"{base}/release_after")(value)
+            return f"{base}/release_after", vs.release_after
         if what == "timbre" and len(parts) == 3:
             vs.timbre = _timbre_table(f"{base}/timbre", value, vs.timbre)
             return f"{base}/timbre", dict(vs.timbre)
@@ -340,7 +355,7 @@ def set_path(state, path, value):
 
 
 def _voice_dict(vs):
-    return {"mode": vs.mode, "volume": vs.volume, "timbre": dict(vs.timbre)}
+    return {"mode": vs.mode, "volume": vs.volume, "release_after": vs.release_after, "timbre": dict(vs.timbre)}
 
 
 def _lookup(state, path):
@@ -357,7 +372,7 @@ def _lookup(state, path):
         if len(parts) == 2:
             return _voice_dict(vs)
         what = parts[2].lower()
-        if len(parts) == 3 and what in ("mode", "volume"):
+        if len(parts) == 3 and what in ("mode", "volume", "release_after"):
             return getattr(vs, what)
         if what == "timbre" and len(parts) == 3:
             return dict(vs.timbre)
@@ -388,7 +403,7 @@ def state_dict(state):
 def _clone(state):
     """A copy of a State that shares nothing mutable with it (copy.deepcopy, ten times faster)."""
     c = copy.copy(state)
-    c.voices = {v: VoiceState(vs.mode, vs.volume, dict(vs.timbre)) for v, vs in state.voices.items()}
+    c.voices = {v: VoiceState(vs.mode, vs.volume, dict(vs.timbre), vs.release_after) for v, vs in state.voices.items()}
     c.channel_map, c.drum_map = dict(state.channel_map), dict(state.drum_map)
     c.split = copy.copy(state.split)
     return c
@@ -541,7 +556,7 @@ class Control:
 
     def act(self, name, *args):
         """Run an action: panic, reset, reprime PATH, record_start, record_stop, record_save PATH,
-        preset_load NAME|PATH, preset_save PATH, play, stop. Returns the last handler's result."""
+        preset_load NAME|PATH, preset_save PATH, play, stop, quit. Returns the last handler's result."""
         if name not in ACTIONS:
             raise ControlError(f"no action {_show(name)} (actions: {', '.join(ACTIONS)})")
         want = 1 if name in PATH_ACTIONS else 0

@@ -98,7 +98,9 @@ class Monitor:
         with self._lock:
             kept = []
             events = self._events
-            while events and events[-1][2] > after:
+            # the player's notes come in once heard, after speculation that starts later: look past them
+            # (speculation is never more than the longest horizon, well under LOOK_BACK, ahead)
+            while events and (events[-1][2] > after or (not events[-1][5] and events[-1][2] > after - LOOK_BACK)):
                 e = events.pop()
                 if not e[5]:
                     kept.append(e)

@@ -13,7 +13,7 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
 
 def play_command(args):
     from livechip.control import Control, ControlError
-    from livechip.engine.engine import DEFAULT_HORIZON, Engine, EngineConfig
+    from livechip.engine.engine import Engine, EngineConfig
 
     control = Control()
     try:
@@ -24,7 +24,8 @@ def play_command(args):
             control.set("temperature", args.temperature)
         if args.seed is not None:
             control.set("seed", args.seed)
-        control.set("horizon", args.horizon if args.horizon is not None else DEFAULT_HORIZON)
+        if args.horizon is not None:    # a flag not given keeps the preset's value (or the default)
+            control.set("horizon", args.horizon)
         for v in _voices(args.human):
             control.set(f"voice/{v}/mode", "human")
         if args.split is not None:
@@ -73,6 +74,8 @@ def play_command(args):
         from livechip.monitor import Monitor
         monitor = Monitor()
     engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor)
+    if record_dir is not None:
+        engine.takes = record_dir     # record/start .. record/stop takes go there too
 
     def on_signal(signum, frame):
         engine.request_stop()
@@ -82,7 +85,9 @@ def play_command(args):
     try:
         engine.start()
         if not args.no_osc:
-            osc = _start_osc(control, args.osc_host, args.osc_port)
+            from livechip.folders import Folders
+            folders = None if args.osc_any_path else Folders(recordings=engine.takes, primes=Path(args.primes))
+            osc = _start_osc(control, args.osc_host, args.osc_port, folders)
         if record_dir is not None:
             engine.record(record_dir)
         how = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
@@ -116,11 +121,11 @@ def play_command(args):
     return code
 
 
-def _start_osc(control, host, port):
+def _start_osc(control, host, port, folders):
     """The OSC control surface; a port already in use is one line, and the music goes on without it."""
     from livechip.io.osc import start_osc_server
     try:
-        server = start_osc_server(control, host, port)
+        server = start_osc_server(control, host, port, folders)
     except OSError as e:
         print(f"livechip: no OSC server: cannot bind {host}:{port} ({e.strerror or e})", file=sys.stderr)
         return None

@@ -16,8 +16,9 @@ cannot be read or has a bad key or value is refused as a whole, naming the line 
     seed = 7                  # leave out for a fresh random seed
 
     [voices.P1]
-    mode = "human"            # model | human | off
+    mode = "human"            # auto | model | human | off (auto: the model's until you play on it)
     volume = 1.0
+    release_after = 4.0       # auto: seconds of your silence on the voice before the model takes it back
     [voices.P1.timbre]        # fields of livechip.apu.driver.Timbre
     duty = 1
 
@@ -49,7 +50,7 @@ from pathlib import Path
 
 import tomli_w
 
-from livechip.control import ControlError, State, set_path, state_dict
+from livechip.control import VOICE_KEYS, ControlError, State, set_path, state_dict
 from livechip.errors import FileFormatError, LivechipError
 from livechip.events import VOICES
 from livechip.fileio import atomic_write
@@ -184,10 +185,10 @@ def preset_state(data):
                     if k == "timbre":
                         for f, x in _table(key + (voice, k), v).items():
                             _set(state, key + (voice, k, f), f"voice/{voice}/timbre/{f}", x)
-                    elif k in ("mode", "volume"):
+                    elif k in VOICE_KEYS:
                         _set(state, key + (voice, k), f"voice/{voice}/{k}", v)
                     else:
-                        raise _PresetError(key + (voice, k), "unknown key (known: mode, volume, timbre)")
+                        raise _PresetError(key + (voice, k), f"unknown key (known: {', '.join(VOICE_KEYS)})")
         elif top in ("channels", "drums"):
             getattr(state, "channel_map" if top == "channels" else "drum_map").clear()
             for k, v in _table(key, value).items():

@@ -25,17 +25,21 @@ DRAIN = 0.5     # seconds between copies out of the audio callback's rings
 
 
 class Recorder:
-    """Copies `voice`'s tape (samples) and register log to scratch files while it plays."""
+    """Copies `voice`'s tape (samples) and register log to scratch files while it plays: from the start of
+    the session, or with `now` from this moment (a take; its VGM starts from the registers' state now)."""
 
-    def __init__(self, voice, folder=None):
+    def __init__(self, voice, folder=None, now=False):
         self.voice = voice
         self.dir = tempfile.TemporaryDirectory(prefix=".livechip-rec-", dir=folder)
         self.audio_path = Path(self.dir.name) / "audio.f32"
         self.regs_path = Path(self.dir.name) / "regs.i64"
         self.audio_file = open(self.audio_path, "wb")
         self.regs_file = open(self.regs_path, "wb")
-        self.frames = 0           # frames copied so far
-        self.regs = 0             # register writes copied so far
+        self.first = voice.frame if now else 0   # the frame the recording starts at
+        self.frames = self.first  # frames copied so far (the next frame to copy)
+        self.regs = voice.n_regs if now else 0   # register writes copied so far
+        self.initial = _registers(voice.driver) if now else []   # (address, value) set when it starts
+        self._done = False
         self.lost = 0             # frames the tape overwrote before they were copied (should stay 0)
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -54,7 +58,7 @@ class Recorder:
         """Copy everything new from the voice's rings to the scratch files."""
         v = self.voice
         with self.lock:
-            if self.audio_file.closed:
+            if self.audio_file.closed or self._done:
                 return
             end = v.frame
             tape = v.tape
@@ -92,15 +96,22 @@ class Recorder:
             self.regs_file.flush()
             rows = np.fromfile(self.regs_path, dtype=np.int64).reshape(-1, 3)
             frames = self.frames
-        samples = int(round((frames / self.voice.rate + tail) * vgm.VGM_RATE))
+        samples = int(round(((frames - self.first) / self.voice.rate + tail) * vgm.VGM_RATE))
+        if self.first:       # a take: its own time from 0, after the registers as they were when it started
+            start = int(self.first * self.voice.cycles_per_frame)
+            first = np.array([(0, a, v) for a, v in self.initial], dtype=np.int64).reshape(-1, 3)
+            rows = np.concatenate([first, rows - [start, 0, 0]])
+            rows[:, 0] = np.maximum(rows[:, 0], 0)
         cycles = np.maximum.accumulate(rows[:, 0]) if len(rows) else rows[:, 0]
         return vgm.Log(cycles, rows[:, 1], rows[:, 2], samples=samples, clock=NTSC)
 
     def stop(self):
+        """Stop copying: what follows is not recorded."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(2.0)
         self.drain()
+        self._done = True
 
     def close(self):
         """Stop and delete the scratch files (save() first to keep the session)."""
@@ -109,6 +120,16 @@ class Recorder:
             self.audio_file.close()
             self.regs_file.close()
         self.dir.cleanup()
+
+
+def _registers(driver):
+    """The APU registers the driver has set, [(address, value)] (read while the audio callback may write)."""
+    for _ in range(10):
+        try:
+            return sorted(dict(driver.regs).items())
+        except RuntimeError:        # the dict grew meanwhile
+            continue
+    return []
 
 
 def save(stem, score, voice=None, timbres=None, recorder=None):

@@ -126,7 +126,7 @@ def test_voice_volume_and_panic():
     assert writes[-1] == (30, 0x4008, 0x80)                                       # triangle: off at 0
     drv.note(40, "NO", 12)
     drv.silence(50)
-    assert {(a, v) for c, a, v in writes if c == 50} == {(0x4000, 0x30), (0x400C, 0x30)}
+    assert {(a, v) for c, a, v in writes if c == 50} == {(0x4000, 0x30), (0x400C, 0x30), (0x4015, 0), (0x4015, 0x0F)}
     assert all(vo.pitch is None for vo in drv.voices.values())
 
 

@@ -17,7 +17,8 @@ def test_defaults_are_the_documented_ones():
     snap = Control().snapshot()
     assert (snap["temperature"], snap["top_k"], snap["top_p"], snap["seed"]) == (0.95, 32, 1.0, None)
     assert snap["tempo"] == 1.0
-    assert all(v["mode"] == "model" and v["volume"] == 1.0 for v in snap["voices"].values())
+    assert all(v["mode"] == "auto" and v["volume"] == 1.0 and v["release_after"] == 4.0
+               for v in snap["voices"].values())
     assert snap["voices"]["P1"]["timbre"] == DEFAULTS["P1"].to_dict()
     assert snap["channel_map"] == DEFAULT_CHANNEL_MAP == {1: "P1", 2: "P2", 3: "TR", 4: "NO", 10: "NO"}
     assert snap["playing"] is True and snap["recording"] is False
@@ -29,6 +30,8 @@ def test_defaults_are_the_documented_ones():
     ("top_k", -3, 0), ("top_p", 0.9, 0.9), ("top_p", 1.5, 1.0), ("tempo", 0.1, 0.5), ("tempo", 3, 2.0),
     ("horizon", 0.5, 0.5), ("seed", 42, 42), ("seed", -1, None), ("seed", "random", None), ("seed", 7.0, 7),
     ("voice/p1/mode", "human", "human"), ("voice/P2/mode", "OFF", "off"), ("voice/tr/mode", 1, "human"),
+    ("voice/no/mode", "model", "model"), ("voice/no/mode", 3, "auto"), ("voice/p1/release_after", 8, 8.0),
+    ("voice/p2/release_after", 0, 0.1), ("voice/tr/release_after", 1000, 60.0),
     ("voice/no/volume", 0.25, 0.25), ("voice/no/volume", 2, 1.0), ("voice/p1/timbre/duty", 3, 3),
     ("voice/p1/timbre/duty", 9, 3), ("voice/no/timbre/noise_mode", 1.0, 1), ("voice/p2/timbre/decay", 0.5, 0.5),
     ("channel/5", "p2", "P2"), ("channel/1", "none", None), ("drum/36", 3, 3), ("drum/36", 40, 16),
@@ -46,7 +49,8 @@ def test_set_stores_checked_and_clamped_values(path, value, stored):
     ("temperature", math.nan, "finite"), ("temperature", math.inf, "finite"), ("top_p", -math.inf, "finite"),
     ("temperature", 0, "greater than 0"), ("top_p", 0.0, "greater than 0"), ("temperature", "hot", "number"),
     ("temperature", True, "number"), ("temperature", [1.0], "number"), ("top_k", None, "number"),
-    ("voice/p1/mode", "loud", "model, human, off"), ("voice/p1/mode", 3, "model, human, off"),
+    ("voice/p1/mode", "loud", "model, human, off, auto"), ("voice/p1/mode", 4, "model, human, off, auto"),
+    ("voice/p1/release_after", "long", "number"), ("voice/p1/release_after", math.nan, "finite"),
     ("voice/p5/mode", "off", "no voice"), ("voice/p1/timbre/shimmer", 1, "unknown timbre setting"),
     ("voice/p1/colour", 1, "not a setting"), ("volume", 1, "not a setting"), ("channel/17", "P1", "1..16"),
     ("channel/2", "P5", "one of"), ("drum/200", 3, "0..127"), ("seed", 1.5, "whole number"), ("seed", -7, "whole"),
@@ -152,27 +156,17 @@ def test_actions_check_names_and_arguments():
         c.act("stop", "now")
 
 
-def test_engine_actions_without_an_engine_say_so():
-    c = Control()
-    for name in ("panic", "reset", "record_start", "record_stop"):
-        with pytest.raises(ControlError, match="no engine"):
-            c.act(name)
-    assert c.get("recording") is False
-
-
-def test_transport_and_recording_flags_follow_the_actions():
+def test_engine_actions_without_an_engine_say_so_and_change_no_flag():
+    # the flags following the engine's transport and takes: tests/test_live_actions.py, on `livechip play`
     c = Control()
     changes = []
     c.subscribe(lambda p, v: changes.append((p, v)))
-    c.act("stop")
-    assert c.get("playing") is False
-    c.act("play")
-    c.on_action("record_start", lambda: None)
-    c.on_action("record_stop", lambda: None)
-    c.act("record_start")
-    assert c.get("recording") is True
-    c.act("record_stop")
-    assert changes == [("playing", False), ("playing", True), ("recording", True), ("recording", False)]
+    for name in ("panic", "reset", "record_start", "record_stop", "play", "stop", "quit"):
+        with pytest.raises(ControlError, match="no engine"):
+            c.act(name)
+    with pytest.raises(ControlError, match="no engine"):
+        c.act("reprime", "song.mid")
+    assert c.get("recording") is False and c.get("playing") is True and changes == []
 
 
 def test_a_failing_record_handler_leaves_the_flag_alone():
@@ -196,14 +190,12 @@ def test_notes_and_engine_figures_reach_listeners_and_snapshot():
 
 
 def test_replace_puts_a_whole_state_and_notifies_only_what_changed():
-    c = Control()
+    c = Control(State(playing=False))      # as after the engine's transport/stop
     changes = []
     c.subscribe(lambda p, v: changes.append((p, v)))
     s = State()
     s.temperature = 1.3
     del s.channel_map[10]
-    c.act("stop")
-    changes.clear()
     c.replace(s)
     assert changes == [("temperature", 1.3), ("channel/10", None)]
     assert c.get("playing") is False       # the transport stays as it was
@@ -272,4 +264,4 @@ def test_any_sequence_of_sets_leaves_a_valid_state(items):
 
 def test_action_names_are_the_contracts():
     assert set(ACTIONS) == {"panic", "reset", "reprime", "record_start", "record_stop", "record_save",
-                            "preset_load", "preset_save", "play", "stop"}
+                            "preset_load", "preset_save", "play", "stop", "quit"}

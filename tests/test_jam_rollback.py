@@ -36,6 +36,7 @@ def test_any_jam_leaves_a_context_equal_to_recomputation(msgs, seed, split):
     c = Control()
     for v in ("P1", "TR", "NO"):
         c.set(f"voice/{v}/mode", "human")
+    c.set("voice/P2/mode", "model")
     if split:
         c.set("split/point", 60)
     router = Router.from_snapshot(c.snapshot())

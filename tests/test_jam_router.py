@@ -16,9 +16,10 @@ def off(ch, key):
 
 
 def router(*human, timeout=None, **snap_changes):
+    """The voices named `human`, the others the model's (auto mode: tests/test_auto_voice.py)."""
     c = Control()
-    for v in human:
-        c.set(f"voice/{v}/mode", "human")
+    for v in ev.VOICES:
+        c.set(f"voice/{v}/mode", "human" if v in human else "model")
     for k, v in snap_changes.items():
         c.set(k, v)
     return Router.from_snapshot(c.snapshot(), timeout=timeout)

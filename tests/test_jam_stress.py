@@ -26,6 +26,7 @@ def test_rough_keyboard_with_pulled_cables_leaves_nothing_stuck(tmp_path):
     control = Control()
     for v in ("P1", "P2", "TR"):                  # the model keeps the noise voice (channel 10 is ignored)
         control.set(f"voice/{v}/mode", "human")
+    control.set("voice/NO/mode", "model")
     save_model(random_model(seed=2, mem_len=16), tmp_path / "model")
     with JackServer(period=256) as jack:
         kbd = Keyboard()

@@ -44,12 +44,12 @@ def test_what_the_shipped_presets_set_up():
     c = Control()
     presets.apply_preset(c, presets.load_preset("accompany"))
     assert c.get("voice/p1/mode") == "human"
-    assert [c.get(f"voice/{v}/mode") for v in ("p2", "tr", "no")] == ["model"] * 3
+    assert [c.get(f"voice/{v}/mode") for v in ("p2", "tr", "no")] == ["auto"] * 3
     presets.apply_preset(c, presets.load_preset("call-and-response"))
     assert c.get("call_response") is True and c.get("voice/p1/mode") == "human"
     presets.apply_preset(c, presets.load_preset("sparse-ambient"))
     assert c.get("voice/no/mode") == "off" and c.get("tempo") < 1 and c.get("call_response") is False
-    assert c.get("voice/p1/mode") == "model"      # what a preset leaves out is back to its default
+    assert c.get("voice/p1/mode") == "auto"       # what a preset leaves out is back to its default
     presets.apply_preset(c, presets.load_preset("split-keyboard"))
     assert c.get("split") == {"point": 60, "channel": 1, "low": "TR", "high": "P1"}
 
@@ -77,7 +77,8 @@ def test_save_adds_the_toml_suffix_and_load_finds_it_by_path(tmp_path):
 settings_values = st.fixed_dictionaries({
     "temperature": st.floats(0.01, 5), "top_k": st.integers(0, 630), "top_p": st.floats(0.01, 1),
     "seed": st.one_of(st.none(), st.integers(0, 2**63 - 1)), "tempo": st.floats(0.5, 2),
-    "horizon": st.floats(0.05, 10), "voice/p1/mode": st.sampled_from(["model", "human", "off"]),
+    "horizon": st.floats(0.05, 10), "voice/p1/mode": st.sampled_from(["model", "human", "off", "auto"]),
+    "voice/tr/release_after": st.floats(0.1, 60),
     "voice/no/volume": st.floats(0, 1), "voice/p2/timbre/release": st.floats(0, 15),
     "channel/3": st.sampled_from(["P1", "P2", "TR", "NO", None]),
     "split/point": st.one_of(st.none(), st.integers(0, 127)),
@@ -174,7 +175,7 @@ def test_shipped_presets_play(name, tmp_path):
     assert r.returncode == 0, r.stderr
     score = tx1.read(next(tmp_path.glob("*.tx1.txt")))
     voices = load_preset(name).get("voices", {})
-    not_model = {v for v, s in voices.items() if s.get("mode", "model") != "model"}
+    not_model = {v for v, s in voices.items() if s.get("mode", "auto") in ("human", "off")}   # no keyboard here
     played = {e.voice for e in score.events if e.pitch is not None}
     assert played, "the model played nothing in 4 s"
     assert not played & not_model, f"the model played {played & not_model}, which the preset does not give it"

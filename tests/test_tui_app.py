@@ -1,9 +1,10 @@
 """The terminal UI driven with Textual's Pilot: each key changes the real Control, and the screen shows it.
 
 The screen's notes come from a real Monitor fed by a scripted player (tests/tui_helpers.py) that replays an
-example song through the same Monitor calls the engine makes. No engine runs here: where a key needs one (panic,
-reset, record), the test registers its own action handlers on the Control, as the engine does, and checks they
-were called.
+song through the same Monitor calls the engine makes. No engine runs here: the keys that need one (panic,
+clear, record, quit) are tested on `livechip play` in tests/test_live_actions.py. These are widget tests: what
+the engine itself feeds the screen (the player's notes, meters, react, MIDI in, REC) and the display keys are
+tested on `livechip play` in tests/test_tui_live.py.
 """
 
 import pytest
@@ -18,8 +19,8 @@ from tests.tui_helpers import play_into, run, screen_text, session_monitor, song
 
 
 @pytest.fixture
-def monitor(shared):
-    return session_monitor(shared)
+def monitor(tmp_path):
+    return session_monitor(tmp_path)
 
 
 def drive(control, monitor, keys, size=(80, 24), **kw):
@@ -44,12 +45,14 @@ def line(screen, start):
     return next(s for s in screen.splitlines() if s.startswith(start))
 
 
-def test_the_main_screen_shows_lanes_settings_and_figures(monitor):
+def test_widgets_draw_the_lanes_settings_and_figures_a_monitor_holds(monitor):
+    """A widget test: the figures and notes are the scripted Monitor's. The engine feeding them (the player's
+    notes, meters, react, MIDI in, REC) is tested on `livechip play` in tests/test_tui_live.py."""
     [screen], _ = drive(Control(), monitor, [])
     rows = screen.splitlines()
     assert len(rows) == 24 and all(len(r) <= 80 for r in rows)
     for voice in ("P1", "P2", "TR", "NO"):
-        assert line(screen, voice).startswith(f"{voice} model")
+        assert line(screen, voice).startswith(f"{voice} auto:mdl")     # auto, and the model has it
     assert "temp 0.95" in rows[0] and "top-k 32" in rows[0] and "top-p 1.00" in rows[0] and "default" in rows[0]
     for shown in ("tok/s 512", "ahead 0.98s", "react 11ms", "xruns 0", "audio on", "midi out on", "in on"):
         assert shown in rows[1]
@@ -87,11 +90,12 @@ def test_temperature_never_reaches_zero(monitor):
 
 def test_number_keys_cycle_each_voice_mode(monitor):
     c = Control()
-    screens, _ = drive(c, monitor, ["1", "3", "3", "4", "4", "4"])
-    assert c.get("voice/p1/mode") == "human" and line(screens[1], "P1").startswith("P1 human")
-    assert c.get("voice/tr/mode") == "off" and line(screens[3], "TR").startswith("TR off")
-    assert c.get("voice/no/mode") == "model" and line(screens[-1], "NO").startswith("NO model")
-    assert c.get("voice/p2/mode") == "model"
+    screens, _ = drive(c, monitor, ["1", "1", "3", "3", "3", "4", "4", "4", "4"])
+    assert line(screens[1], "P1").startswith("P1 model")              # auto -> model -> human -> off -> auto
+    assert c.get("voice/p1/mode") == "human" and line(screens[2], "P1").startswith("P1 human")
+    assert c.get("voice/tr/mode") == "off" and line(screens[5], "TR").startswith("TR off")
+    assert c.get("voice/no/mode") == "auto" and line(screens[-1], "NO").startswith("NO auto:mdl")
+    assert c.get("voice/p2/mode") == "auto"
 
 
 def test_mute_and_solo(monitor):
@@ -99,7 +103,7 @@ def test_mute_and_solo(monitor):
     c.set("voice/p2/volume", 0.6)
     screens, _ = drive(c, monitor, ["w", "w", "d", "a", "a"])
     # w: P2 muted, shown as M; w again: back to its own volume
-    assert line(screens[1], "P2").rstrip().startswith("P2 model   M")
+    assert line(screens[1], "P2").rstrip().startswith("P2 auto:mdl M")
     assert "vol   0%" in screens[1]
     assert "M" not in line(screens[2], "P2")[:13]
     # d: TR solo: the others silent
@@ -126,19 +130,6 @@ def test_mute_solo_volumes_step_by_step(monitor):
     run(go())
     assert seen == [(1.0, 0.0, 1.0, 1.0), (1.0, 0.6, 1.0, 1.0), (0.0, 0.0, 1.0, 0.0), (1.0, 0.0, 0.0, 0.0),
                     (1.0, 0.6, 1.0, 1.0)]
-
-
-def test_panic_reset_and_record_go_to_the_engine(monitor):
-    c = Control()
-    calls = []
-    for name in ("panic", "reset", "record_start", "record_stop"):   # what the engine registers
-        c.on_action(name, lambda name=name: calls.append(name))
-    screens, _ = drive(c, monitor, ["x", "C", "ctrl+r", "ctrl+r"])
-    assert calls == ["panic", "reset", "record_start", "record_stop"]
-    assert "panic: all notes off" in screens[1].splitlines()[-1]
-    assert "memory cleared" in screens[2].splitlines()[-1]
-    assert "● REC" in screens[3].splitlines()[0] and "REC" not in screens[4].splitlines()[0]
-    assert c.get("recording") is False
 
 
 def test_an_action_without_an_engine_is_a_message_not_a_crash(monitor):
@@ -193,8 +184,8 @@ def test_help_lists_every_key(monitor):
         assert keys in text and what[:30] in text
 
 
-def test_the_screen_keeps_refreshing_under_the_help_and_the_preset_picker(shared):
-    score = song(shared)
+def test_the_screen_keeps_refreshing_under_the_help_and_the_preset_picker(tmp_path):
+    score = song(tmp_path)
     m = Monitor()
     play_into(m, score, 4 * TICKS_PER_SECOND, TICKS_PER_SECOND)
     c = Control()
@@ -216,22 +207,6 @@ def test_the_screen_keeps_refreshing_under_the_help_and_the_preset_picker(shared
     assert "temp 1.50" in run(go()).splitlines()[0]
 
 
-def test_quit_releases_notes_and_stops(monitor):
-    c = Control()
-    calls = []
-    c.on_action("panic", lambda: calls.append("panic"))
-    c.on_action("stop", lambda: calls.append("stop"))
-    app = LivechipApp(c, monitor, fps=0)
-
-    async def go():
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("ctrl+q")
-            await pilot.pause()
-
-    run(go())
-    assert calls == ["panic", "stop"] and c.get("playing") is False
-
-
 def test_attached_quit_only_detaches(monitor):
     c = Control()
     calls = []
@@ -247,9 +222,9 @@ def test_attached_quit_only_detaches(monitor):
     assert calls == [] and c.get("playing") is True
 
 
-def test_the_roll_scrolls_as_the_player_plays_on(shared):
+def test_the_roll_scrolls_as_the_player_plays_on(tmp_path):
     """With the refresh timer running, notes pushed into the Monitor move across the screen."""
-    score = song(shared)
+    score = song(tmp_path)
     m = Monitor()
     play_into(m, score, 4 * TICKS_PER_SECOND, TICKS_PER_SECOND)
     app = LivechipApp(Control(), m, fps=20)

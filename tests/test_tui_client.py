@@ -67,7 +67,9 @@ def test_a_refusal_comes_back_as_a_message(daemon, remote):
         remote.control.set("temperature", "hot")     # checked here before it is sent
 
 
-def test_notes_and_figures_reach_the_client(daemon, remote):
+def test_notes_and_figures_the_osc_server_streams_reach_the_client(daemon, remote):
+    """The client's side alone: notes published here by hand (a running engine publishing its own, the
+    model's and the player's, to this client and to `livechip tui --connect`: tests/test_live_notes.py)."""
     control, _ = daemon
     assert wait_for(lambda: remote.connected)
     control.note("P1", 64, "human", 0.0)
@@ -95,7 +97,7 @@ def test_the_app_steers_a_daemon(daemon, remote):
 
     screen = run(go())
     assert wait_for(lambda: control.get("temperature") == pytest.approx(1.35))
-    assert control.get("voice/p2/mode") == "human"
+    assert control.get("voice/p2/mode") == "model"          # "2": auto -> model
     assert "temp 1.35" in screen.splitlines()[0]
     assert control.get("playing") is True          # quitting an attached UI leaves the music playing
 

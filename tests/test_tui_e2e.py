@@ -7,8 +7,10 @@ many notes on every voice), so the test needs no trained model.
 """
 
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -73,10 +75,12 @@ def test_play_shows_the_lanes_and_a_mode_change_reaches_screen_and_midi(model_di
     session = "play"
     with JackServer(period=256) as jack:
         daw = MidiRecorder()
-        env = (f"env PATH={os.environ['PATH']} JACK_DEFAULT_SERVER={jack.name} JACK_NO_AUDIO_RESERVATION=1 "
-               f"TERM=xterm-256color")
-        cmd = (f"{env} livechip play --model {model_dir} --duration 10 --seed 1 --worker thread; "
-               f"echo EXIT=$?; sleep 60")
+        env = (f"env PATH={shlex.quote(os.environ['PATH'])} JACK_DEFAULT_SERVER={jack.name} "
+               f"JACK_NO_AUDIO_RESERVATION=1 TERM=xterm-256color")
+        # this Python's livechip (the .venv's), not a `livechip` that happens to be on PATH
+        livechip = f"{shlex.quote(sys.executable)} -m livechip"
+        cmd = (f"{env} {livechip} play --model {shlex.quote(str(model_dir))} --duration 10 --seed 1 "
+               f"--worker thread; echo EXIT=$?; sleep 60")
         r = tmux("new-session", "-d", "-s", session, "-x", str(WIDTH), "-y", str(HEIGHT), cmd)
         assert r.returncode == 0, r.stderr
         try:
@@ -85,12 +89,13 @@ def test_play_shows_the_lanes_and_a_mode_change_reaches_screen_and_midi(model_di
             # the lanes fill with notes
             text = wait_screen(session, lambda t: lanes_with_notes(t) and lane(t, "P2"), timeout=30)
             assert "? help" in text, f"`livechip play` shows no terminal UI; the terminal shows:\n{text}"
-            assert lane(text, "P2").startswith("P2 model"), text
+            assert lane(text, "P2").startswith("P2 auto:mdl"), text
             assert lanes_with_notes(text), text
             time.sleep(1.0)
-            # P2: model -> human -> off, two presses of "2"
-            tmux("send-keys", "-t", session, "2")
-            time.sleep(0.3)
+            # P2: auto -> model -> human -> off, three presses of "2"
+            for _ in range(2):
+                tmux("send-keys", "-t", session, "2")
+                time.sleep(0.3)
             tmux("send-keys", "-t", session, "2")
             pressed = time.monotonic()
             text = wait_screen(session, lambda t: lane(t, "P2").startswith("P2 off"), timeout=3)

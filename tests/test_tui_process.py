@@ -23,8 +23,8 @@ def serve(conn, control, monitor, stop, messages):
             conn.send(_answer(msg, control, monitor, lambda: False, messages))
 
 
-def test_keys_in_the_ui_process_change_the_instrument_s_control(shared):
-    control, monitor = Control(), session_monitor(shared)
+def test_keys_in_the_ui_process_change_the_instrument_s_control(tmp_path):
+    control, monitor = Control(), session_monitor(tmp_path)
     calls = []
     control.on_action("panic", lambda: calls.append("panic"))
     here, there = multiprocessing.Pipe()
@@ -49,15 +49,15 @@ def test_keys_in_the_ui_process_change_the_instrument_s_control(shared):
         t.join()
     assert "a line the engine printed" in first.splitlines()[-1]
     assert "◆" in first and "●" in first                      # the Monitor's notes came through the pipe
-    assert control.get("temperature") == pytest.approx(1.0) and control.get("voice/tr/mode") == "human"
+    assert control.get("temperature") == pytest.approx(1.0) and control.get("voice/tr/mode") == "model"   # auto -> model
     assert calls == ["panic"]
     assert "temp 1.00" in last.splitlines()[0]
     assert "reset: no engine is running" in last.splitlines()[-1]   # a refusal comes back as a message
 
 
-def test_run_in_process_serves_a_real_ui_process_until_done(shared):
+def test_run_in_process_serves_a_real_ui_process_until_done(tmp_path):
     """A real second Python process (headless: no terminal here) asks for snapshots until told to stop."""
-    control, monitor = Control(), session_monitor(shared)
+    control, monitor = Control(), session_monitor(tmp_path)
     asked = []
     real = monitor.snapshot
 

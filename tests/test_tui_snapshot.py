@@ -1,10 +1,10 @@
 """Snapshots of the main screen at 80x24 and 160x48, compared with the stored ones.
 
-Time is frozen: the Monitor stands 8 s into a session replayed from an example song (tests/tui_helpers.py: the
-real Monitor API, fed as the engine feeds it), the refresh timer is off, and the figures are fixed, so the same
+Time is frozen: the Monitor stands 8 s into a session replayed from the tests' own song (tests/tui_helpers.py:
+the real Monitor API, fed as the engine feeds it), the refresh timer is off, and the figures are fixed, so the same
 code draws the same screen. The stored screens are plain text (tests/__snapshots__/test_tui_snapshot/*.txt, with
 an .svg of each in colour for a person to look at). After an intended change of the screen, look at the new
-screens and store them with:  LIVECHIP_UPDATE_SNAPSHOTS=1 python3 -m pytest tests/test_tui_snapshot.py
+screens and store them with:  LIVECHIP_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_tui_snapshot.py
 """
 
 import difflib
@@ -19,10 +19,10 @@ from tests.tui_helpers import SNAPSHOTS, run, screen_svg, screen_text, session_m
 UPDATE = os.environ.get("LIVECHIP_UPDATE_SNAPSHOTS") == "1"
 
 
-def capture(shared, size, **kw):
+def capture(folder, size, **kw):
     control = Control()
     control.set("voice/p1/mode", "human")     # the player has P1, as in session_monitor
-    app = LivechipApp(control, session_monitor(shared), fps=0, **kw)
+    app = LivechipApp(control, session_monitor(folder), fps=0, **kw)
 
     async def go():
         async with app.run_test(size=size) as pilot:
@@ -33,9 +33,9 @@ def capture(shared, size, **kw):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-def test_main_screen(shared, size, tmp_path):
-    text, svg = capture(shared, size)
-    assert text == capture(shared, size)[0], "the same state must draw the same screen"
+def test_main_screen(size, tmp_path):
+    text, svg = capture(tmp_path, size)
+    assert text == capture(tmp_path, size)[0], "the same state must draw the same screen"
     rows = text.splitlines()
     assert len(rows) == size[1] and max(len(r) for r in rows) <= size[0]
     name = f"main_{size[0]}x{size[1]}"
@@ -53,8 +53,8 @@ def test_main_screen(shared, size, tmp_path):
         pytest.fail(f"the screen changed (new screen: {tmp_path / name}.svg):\n{diff}")
 
 
-def test_main_screen_ascii_80x24(shared):
-    text, _ = capture(shared, (80, 24), ascii=True)
+def test_main_screen_ascii_80x24(tmp_path):
+    text, _ = capture(tmp_path, (80, 24), ascii=True)
     assert all(ord(ch) < 128 for ch in text), "plain ASCII for terminals without Unicode"
-    for voice in ("P1 human", "P2 model", "TR model", "NO model"):
+    for voice in ("P1 human", "P2 auto:mdl", "TR auto:mdl", "NO auto:mdl"):
         assert voice in text

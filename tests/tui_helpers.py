@@ -1,7 +1,9 @@
 """Helpers for the terminal UI tests: a scripted player that feeds a real Monitor, and screen captures.
 
 The player is not a mock of the UI's inputs: it pushes notes through the same `Monitor` methods the engine
-calls (`note`, `now`, `stats`), replaying a real TX1 example song, so the UI is driven exactly as in a session.
+calls (`note`, `now`, `stats`), replaying a TX1 song the tests write themselves (`write_song`: a tune, an arpeggio,
+a bass and a beat), so the UI is driven exactly as in a session and a clone of the project alone runs the tests.
+It is for widget tests; what the engine itself feeds a Monitor is tested on `livechip play` (tests/test_tui_live.py).
 """
 
 import asyncio
@@ -11,15 +13,39 @@ from pathlib import Path
 from rich.console import Console
 
 from livechip import tx1
-from livechip.events import TICKS_PER_SECOND
+from livechip.events import TICKS_PER_SECOND, NoteEvent, Score, normalize
 from livechip.monitor import Monitor
 
-SONG = "045_Castlevania_01_02VampireKiller.tx1.txt"
 SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__"
+STEP = TICKS_PER_SECOND // 8                     # an eighth of a second
+# One two-second bar per voice: (pitch or None for a rest, length in steps), 16 steps each.
+BAR = {
+    "P1": [(69, 2), (72, 2), (76, 1), (74, 1), (72, 2), (71, 3), (None, 1), (74, 2), (79, 2)],
+    "P2": [(62, 1), (66, 1), (69, 1), (74, 1)] * 3 + [(None, 2), (74, 1), (69, 1)],
+    "TR": [(45, 4), (45, 2), (52, 2), (43, 4), (None, 2), (50, 2)],
+    "NO": [(16, 1), (None, 1), (13, 1), (None, 1), (16, 1), (16, 1), (13, 1), (10, 1)] * 2,
+}
+SHIFTS = (0, 5, 7, 0, -2, 0)                      # the bars' transpositions (the noise keeps its pitches)
 
 
-def song(shared, name=SONG):
-    return tx1.read(shared / "data" / "examples" / name)
+def write_song(path):
+    """A twelve-second four-voice song as TX1 text at `path`; returns the path."""
+    events = []
+    for bar, shift in enumerate(SHIFTS):
+        for voice, notes in BAR.items():
+            t = bar * 16 * STEP
+            for pitch, steps in notes:
+                if pitch is not None:
+                    events.append(NoteEvent(t, voice, pitch + (0 if voice == "NO" else shift)))
+                    events.append(NoteEvent(t + steps * STEP - STEP // 4, voice, None))
+                t += steps * STEP
+    tx1.write(path, normalize(Score(events, len(SHIFTS) * 16 * STEP).sort()))
+    return path
+
+
+def song(folder):
+    """The test song, written into `folder` and read back as a Score."""
+    return tx1.read(write_song(folder / "song.tx1.txt"))
 
 
 def play_into(monitor, score, until, ahead, human=(), start=0):
@@ -38,11 +64,11 @@ def play_into(monitor, score, until, ahead, human=(), start=0):
     return monitor
 
 
-def session_monitor(shared, seconds=8.0, human=("P1",)):
-    """A Monitor as it stands `seconds` into a session: the song heard so far, one second generated ahead,
-    the player on P1, and the engine's figures."""
+def session_monitor(folder, seconds=8.0, human=("P1",)):
+    """A Monitor as it stands `seconds` into a session: the song (written into `folder`) heard so far, one second
+    generated ahead, the player on P1, and the engine's figures."""
     m = Monitor()
-    play_into(m, song(shared), round(seconds * TICKS_PER_SECOND), TICKS_PER_SECOND, human=human)
+    play_into(m, song(folder), round(seconds * TICKS_PER_SECOND), TICKS_PER_SECOND, human=human)
     m.stats(tokens_per_s=512.0, lead_s=0.98, latency_ms=11.0, xruns=0, audio="JACK 48000 Hz/256",
             midi_out="livechip", midi_in="livechip in", model_name="default")
     return m

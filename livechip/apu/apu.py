@@ -488,6 +488,18 @@ class Apu:
         """How many DMC register writes were ignored."""
         return int(self.s[S_DMC_WRITES])
 
+    def levels(self):
+        """How loud each channel sounds now, 0..1: the pulses' and the noise's volume (or envelope) over 15
+        while their length counter runs, the triangle 1 while both its counters run. For meters: read from
+        another thread while the audio callback renders, it is at most a block old."""
+        o = self.o
+        out = [0.0, 0.0, 0.0, 0.0]
+        for c in (0, 1, 3):
+            if o[c, LEN] > 0:
+                out[c] = int(o[c, VOL] if o[c, CONST] else o[c, ENV_DECAY]) / 15
+        out[2] = 1.0 if o[2, LEN] > 0 and o[2, LIN] > 0 else 0.0
+        return out
+
     def write(self, cycle, addr, value):
         """Queue a write of `value` to register `addr` ($4000-$4017) at absolute CPU cycle `cycle`.
 

@@ -172,11 +172,15 @@ class Driver:
             self._volume(cycle, voice)
 
     def silence(self, cycle):
-        """Every voice off at once, without release (a panic button)."""
+        """Every voice off at once, without release (a panic button). Turning the channels off and on again
+        ($4015) stops them at this cycle, the triangle too (its linear counter alone would wait for the next
+        quarter frame); the next note-on starts its channel again."""
         for voice, vo in self.voices.items():
             vo.pitch, vo.on, vo.level = None, False, 0.0
         for a, v in ((0x4000, 0x30), (0x4004, 0x30), (0x4008, 0x80), (0x400C, 0x30)):
             self._w(cycle, a, v)
+        self._w(cycle, 0x4015, 0x00, force=True)
+        self._w(cycle, 0x4015, 0x0F, force=True)
 
     def advance(self, cycle):
         """Run the once-per-frame updates for every frame boundary before `cycle`."""

@@ -11,7 +11,9 @@ Threads and processes (see the README's architecture section):
   schedule ring: `livechip.io.audio.Voice.render`;
 - the MIDI sender thread sends the same ring's events at their times: `livechip.io.midi.Sender`;
 - the engine thread (here) moves the model's events into the ring, converting ticks to transport frames
-  once, with the tempo; it reads settings from `Control` between steps and never blocks the other two;
+  once, with the tempo; it reads settings from `Control` between steps and never blocks the other two; it
+  publishes every note once heard, the model's and the player's (`Control.note`: OSC subscribers), and feeds
+  the monitor (the UI) the player's notes, the figures and the voices' levels;
 - the player's thread takes MIDI in (`livechip.io.midi_in`, routed by `livechip.engine.jam`): each note goes
   into the human ring at its arrival time, so both outputs play it at once, and then into the model's
   context with a rollback (`merge`); the model goes on with the player's voices masked;
@@ -30,6 +32,7 @@ import sys
 import threading
 import time
 from multiprocessing import shared_memory
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +48,7 @@ RESTARTS = 3            # times a dead model process is restarted before the eng
 LEADS = 1 << 14         # samples of the schedule's lead kept (13 minutes at one per 50 ms)
 RESPECULATE = 0.1       # seconds between two regenerations of the speculation for setting changes (a fader sweep)
 AUDIO_STOP_WAIT = 3.0   # seconds the audio stream is given to stop (see finishes)
+ACTION_WAIT = 5.0       # seconds an action waits for the engine thread to do it (see _do)
 
 
 def finishes(fn, seconds):
@@ -132,14 +136,25 @@ class Engine:
         self._control_version = -1
         self._settings = {}          # temperature, top_k, top_p, seed (plain data: it crosses to the model process)
         self._masked = ()
+        self._modes = {v: "auto" for v in ev.VOICES}   # as Control has them (the default, without one)
+        self._taken = frozenset()    # the auto voices the player holds (the engine thread's copy)
+        self.taken = frozenset()     # the same, as the player's thread last saw it
         self._muted = set()
         self._volumes = {v: 1.0 for v in ev.VOICES}
         self._horizon = self.cfg.horizon
         self._pending = None         # voices to release at the next respeculation; None: none is due
+        self._origin = 0             # the frame of the model's tick 0 (later than 0 when the player came first)
         self._respeculated = 0.0
         self._midi_failed = False
         self._leads = np.zeros((LEADS, 2))  # ring of (monotonic time, seconds of schedule ahead of now), every
         self.lead_count = 0                 # 50 ms by the engine thread: see leads()
+        self._told = 0               # events of `scheduled` / `human_played` published as heard: see _publish
+        self._told_human = 0
+        self._requests = queue.SimpleQueue()  # (fn, args, done, answer) for the engine thread: see _do
+        self._paused = None          # the transport is stopped: the model's tick where it stopped
+        self.take = None             # (stem, Recorder) of the take being recorded: see record_start
+        self._take_lock = threading.Lock()
+        self.takes = Path("recordings")   # where takes go (`--record DIR` puts them there)
 
     # --- start and stop --------------------------------------------------------------------------------
 
@@ -161,6 +176,7 @@ class Engine:
         block = cfg.block or (None if device is not None else 256)
         self.voice = aio.Voice(self.rings, self.clock, self.rate, timbres=self._timbres(),
                                max_block=max(4096, block or 0))
+        self.voice.set_volumes(self._volumes)
         if device is not None:
             self.audio = aio.AudioOut(self.voice, device, block)
             self.log(f"audio: {self.audio.describe()}")
@@ -177,16 +193,33 @@ class Engine:
             except DeviceError as e:
                 self.log(f"MIDI out: {e}; not sending MIDI")
                 self.midi = self.sender = None
+        if cfg.worker == "thread":    # torch and the model load holding the GIL: before anything plays
+            self.worker = self._start_worker(self.primer)
         if cfg.midi and cfg.midi_in is not False:
             self._open_midi_in()
-        self.worker = self._start_worker(self.primer)
+        if self.midi_in is not None:  # the player is heard from the moment the port exists, while the model starts
+            self._go()
+        if self.worker is None:
+            self.worker = self._start_worker(self.primer)
         self.log(f"model: {self._model_name()} in {'its own process' if self.worker.kind == 'process' else 'the engine thread'}"
                  f", {self._horizon:g} s ahead")
         if self.monitor is not None:
             self.monitor.stats(model_name=self._model_name(),
                                audio=self.audio.describe() if device is not None else "off",
-                               midi_out=self.midi.describe() if self.midi is not None else "off")
+                               midi_out=self.midi.describe() if self.midi is not None else "off",
+                               midi_in=self._midi_in_state(), recording=self._recording())
         self._preroll()
+        if self.running:
+            gc.freeze()               # the model's side too (a full collection now would hold the GIL)
+        else:
+            self._go()
+        self._thread = threading.Thread(target=self._loop, name="livechip-engine", daemon=True)
+        self._thread.start()
+        if self.control is not None:
+            self._register_actions()
+
+    def _go(self):
+        """Start the clock, the audio, MIDI out and the player's thread: from here on the player is heard."""
         # everything built so far lives as long as the engine: keep it out of the garbage collector's full
         # passes, which hold the GIL for milliseconds in a process that has imported a lot
         gc.collect()
@@ -196,15 +229,11 @@ class Engine:
         self.audio.start()
         if self.sender is not None:
             self.sender.start()
-        self._thread = threading.Thread(target=self._loop, name="livechip-engine", daemon=True)
-        self._thread.start()
         if self.midi_in is not None:
             self._jam_thread = threading.Thread(target=self._jam_loop, name="livechip-midi-in", daemon=True)
             self._jam_thread.start()
             if self.cfg.midi_in is not None:     # an existing port can go away (the virtual one cannot)
                 threading.Thread(target=self._watch_midi_in, name="livechip-midi-in-watch", daemon=True).start()
-        if self.control is not None:
-            self._register_actions()
 
     def record(self, folder=None):
         """Start keeping everything the APU plays (scratch files in `folder`), for save()."""
@@ -222,15 +251,21 @@ class Engine:
                              int8=self.cfg.int8)
 
     def _preroll(self):
-        """Generate the first horizon before the clock starts, so the first notes are not late."""
+        """Generate the first horizon before the model's time starts, so its first notes are not late. Its
+        time starts with the clock, or now if the clock already runs (the player was heard meanwhile)."""
         want = self.tempo.ticks(round(self._horizon * self.rate))
         self.worker.want(want)
         end = time.monotonic() + self.cfg.preroll
+        events = []
         while self.worker.frontier < want and time.monotonic() < end:
-            self._schedule(self.worker.poll())
+            events += self.worker.poll()
             if self.worker.kind == "process":
                 time.sleep(0.005)
-        self._schedule(self.worker.poll())
+        events += self.worker.poll()
+        if self.running:
+            self._origin = round(self.clock.now())
+            self.tempo = TempoMap(self.rate, self.tempo.tempo, frame0=self._origin)
+        self._schedule(events)
 
     def run(self, duration=None):
         """Play until `duration` seconds have passed, stop is requested (a signal, the stop action), or the
@@ -260,7 +295,7 @@ class Engine:
             self.sender.stop()
         if self.audio is not None:
             self.voice.silent = True
-            time.sleep(2 * (self.audio.block or 256) / self.rate)   # let the APU play its release
+            time.sleep(2 * (self.audio.block or 256) / self.rate)   # let a block render the silence
             if not finishes(self.audio.stop, AUDIO_STOP_WAIT):
                 self.device_hung = True
                 self.log(f"audio: the stream did not stop within {AUDIO_STOP_WAIT:g} s (its server no longer "
@@ -269,6 +304,11 @@ class Engine:
             self.worker.close()
         if self.recorder is not None:
             self.recorder.stop()
+        if self.take is not None:
+            try:
+                self.record_stop()
+            except LivechipError as e:
+                self.log(str(e))
         if self.device_hung:
             return     # closing a MIDI port asks the same server, holding the GIL: the process would freeze
         # MIDI in closes after the audio: python-rtmidi keeps the GIL while its JACK client leaves the server,
@@ -286,6 +326,7 @@ class Engine:
             realtime_priority()
         try:
             while not self._stop.is_set():
+                self._serve()
                 self._read_control()
                 if self.midi_in is not None:
                     self._jam_step()
@@ -294,6 +335,7 @@ class Engine:
                     self.respeculate(release)
                 with self.lock:
                     busy = self._step()
+                self._publish()
                 if not busy:
                     self._stop.wait(0.002)
         except Exception as e:  # noqa: BLE001 - reported, notes released, the instrument stops cleanly
@@ -311,22 +353,74 @@ class Engine:
             self._midi_failed = True
             self.log(f"MIDI out failed ({self.sender.failed}); no more MIDI, the music goes on")
         now = self.clock.now()
-        target = self.tempo.ticks(round(now + self._horizon * self.rate))
-        w.want(target)
-        new = w.poll()
-        self._schedule(new)
-        ahead = (self.tempo.frames(w.frontier) - now) / self.rate
+        busy, ahead = False, 0.0
+        if self._paused is None:         # with the transport stopped the model is asked for nothing
+            target = self.tempo.ticks(round(now + self._horizon * self.rate))
+            w.want(target)
+            new = w.poll()
+            self._schedule(new)
+            busy = bool(new) or (w.kind == "thread" and w.frontier < target)
+            ahead = (self.tempo.frames(w.frontier) - now) / self.rate
         mono = time.monotonic()
         if not self.lead_count or mono - self._leads[(self.lead_count - 1) % LEADS, 0] > 0.05:
             self._leads[self.lead_count % LEADS] = (mono, ahead)
             self.lead_count += 1
-            if self.control is not None:
-                self.control.report(ahead=round(ahead, 3), tokens=w.tokens, xruns=self.xruns)
-            if self.monitor is not None:
-                self.monitor.stats(lead_s=ahead, xruns=self.xruns)
+            self._figures(ahead)
         if self.monitor is not None:
             self.monitor.now(self.tempo.ticks(round(now)))
-        return bool(new) or (w.kind == "thread" and w.frontier < target)
+        return busy
+
+    def _figures(self, ahead):
+        """Every 50 ms: the running figures to Control (status, OSC, an attached UI) and, with the voices'
+        levels, to the monitor."""
+        f = {"xruns": self.xruns, "midi_in": self._midi_in_state(), "recording": self._recording()}
+        if self.reactions:
+            f["latency_ms"] = round(self.reactions[-1] * 1000, 1)
+        if self.control is not None:
+            self.control.report(ahead=round(ahead, 3), tokens=self.worker.tokens, **f)
+        if self.monitor is not None:
+            self.monitor.stats(lead_s=ahead, **f)
+            self.monitor.levels(dict(zip(ev.VOICES, self.voice.apu.levels())))
+
+    def _midi_in_state(self):
+        m = self.midi_in
+        return m.describe() if m is not None and m.midi is not None else "off"
+
+    def _recording(self):
+        return self.recorder is not None or self.take is not None
+
+    def _publish(self):
+        """Publish every note heard since the last call, the model's and the player's, in time order, to
+        Control's note listeners (OSC subscribers) and the player's to the monitor too (the model's went
+        there when scheduled, as speculation). Heard: the audio callback has rendered past it, so it can no
+        longer be revoked. The engine thread's work, never the audio callback's or the player's thread's."""
+        heard = self.voice.frame
+        with self.lock:
+            rows = self.scheduled.rows()
+            k = min(self._told, len(rows))
+            n = k
+            while n < len(rows) and rows[n, 0] < heard:
+                n += 1
+            model = rows[k:n].tolist()
+            self._told = n
+        played = self.human_played
+        k = min(self._told_human, len(played))
+        n = k
+        while n < len(played) and played[n][0] < heard:
+            n += 1
+        human = played[k:n]
+        self._told_human = n
+        if not (model or human):
+            return
+        c, m = self.control, self.monitor
+        out = sorted([(f, v, p, "model") for f, _, v, p in model] + [(f, v, p, "human") for f, v, p in human],
+                     key=lambda e: e[0])
+        for f, v, p, source in out:
+            pitch = None if p < 0 else p
+            if c is not None:
+                c.note(ev.VOICES[v], pitch, source, f / self.rate)
+            if m is not None and source == "human":
+                m.note(ev.VOICES[v], pitch, self.tempo.ticks(f), None, source="human")
 
     def _schedule(self, events):
         late = self.voice.frame if hasattr(self, "voice") else 0
@@ -451,6 +545,133 @@ class Engine:
         if self.sender is not None:
             self.sender.panic()
 
+    # --- actions: a new song, the transport, takes (called from any thread) --------------------------------
+
+    def reset(self):
+        """A new song from now: the model's memory cleared, what was scheduled after now revoked and the
+        model's voices released."""
+        self._do(self._new_song, None, "a new song: the model's memory is cleared")
+
+    def reprime(self, path):
+        """As reset, with the model's memory primed with a .mid or .tx1.txt file; a file that cannot be read
+        is an error and changes nothing."""
+        self._do(self._new_song, self._primer(path), f"a new song primed with {path}")
+
+    def pause(self):
+        """Stop the transport: the model's schedule revoked and its voices released, its memory kept; the
+        player's notes, OSC and the UI go on."""
+        self._do(self._pause)
+
+    def resume(self):
+        """Start the transport again: the model goes on from where it stopped, as if no time had passed."""
+        self._do(self._resume)
+
+    def _primer(self, path):
+        from livechip import files
+        path = Path(path)     # names sent over OSC were confined to the primes folder there (livechip.folders)
+        try:
+            return files.read_score(path)
+        except LivechipError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever a damaged file makes the readers raise
+            raise LivechipError(f"{path}: cannot read it as music ({type(e).__name__}: {e})") from None
+
+    def _do(self, fn, *args):
+        """Run fn(*args) in the engine thread between its steps (where the model and the schedule change);
+        returns its result or raises its error."""
+        if self._thread is None or not self._thread.is_alive():
+            raise LivechipError("the engine is not running")
+        done, answer = threading.Event(), []
+        self._requests.put((fn, args, done, answer))
+        if not done.wait(ACTION_WAIT):
+            raise LivechipError(f"the engine did not answer within {ACTION_WAIT:g} s")
+        ok, value = answer[0]
+        if not ok:
+            raise value
+        return value
+
+    def _serve(self):
+        """The engine thread: run the actions waiting in _do."""
+        while True:
+            try:
+                fn, args, done, answer = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                answer.append((True, fn(*args)))
+            except Exception as e:  # noqa: BLE001 - the caller's to report
+                answer.append((False, e))
+            done.set()
+
+    def _cut(self):
+        """Under the lock: revoke what was scheduled after now and release the model's voices there; returns
+        that frame."""
+        now = round(self.clock.now())
+        self._revoke(max(now, self.ring.committed()))
+        at = max(now, self.ring.last_time(), self.voice.frame)
+        for v in ev.VOICES:
+            if v not in self._masked and self.ring.push(at, VOICE_INDEX[v], -1):
+                self.scheduled.append(at, self.tempo.ticks(at), VOICE_INDEX[v], -1)
+        if self.sender is not None:
+            self.sender.notify()
+        return at
+
+    def _new_song(self, primer, what):
+        with self.lock:
+            tick = max(self.tempo.ticks(self._cut()), self._last_tick(0))
+            self.worker.restart(tick, primer)
+            if self._paused is not None:
+                self._paused = tick
+        self.log(what)
+
+    def _pause(self):
+        if self._paused is None:
+            with self.lock:
+                self._paused = self.tempo.ticks(self._cut())
+            self.log("transport stopped: the model is silent, the player is still heard")
+
+    def _resume(self):
+        if self._paused is not None:
+            with self.lock:
+                now = round(self.clock.now())
+                at = max(now, self.ring.last_time(), self.voice.frame)
+                self.worker.restart(self.tempo.ticks(at), after=self._paused)
+                self._paused = None
+            self.log("transport playing: the model goes on")
+
+    def record_start(self):
+        """Start a take: what is heard from now on, until record_stop, in the takes folder. Returns its stem."""
+        from livechip.record import Recorder
+        with self._take_lock:
+            if self.take is not None:
+                raise LivechipError(f"already recording {self.take[0]} (record/stop ends it)")
+            folder = Path(self.takes)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise LivechipError(f"cannot record into {folder}: {e.strerror}") from None
+            stem = _free_stem(folder / time.strftime("take-%Y%m%d-%H%M%S"))
+            rec = Recorder(self.voice, folder, now=True)
+            rec.start()
+            self.take = (stem, rec)
+            self.log(f"recording a take: {stem}")
+            return str(stem)
+
+    def record_stop(self):
+        """End the take: STEM.mid, STEM.tx1.txt, STEM.wav and STEM.vgm of what was heard since record_start.
+        Returns STEM. If the files cannot be written the take stays, to be stopped again."""
+        from livechip import record
+        with self._take_lock:
+            if self.take is None:
+                raise LivechipError("not recording (record/start starts a take)")
+            stem, rec = self.take
+            rec.stop()
+            record.save(stem, self.played(rec.first, rec.frames), self.voice, self._timbres(scaled=True), rec)
+            rec.close()
+            self.take = None
+            self.log(f"recorded the take {stem} (.mid, .tx1.txt, .wav, .vgm)")
+            return str(stem)
+
     # --- the player: MIDI in, heard at once, merged into the context ------------------------------------
 
     def _open_midi_in(self):
@@ -464,14 +685,17 @@ class Engine:
             return
         timeout = self.cfg.note_timeout * self.rate
         snap = self.control.snapshot() if self.control is not None else None
-        self.router = Router.from_snapshot(snap, timeout) if snap else Router(timeout=timeout)
+        self.router = (Router.from_snapshot(snap, timeout, unit=self.rate) if snap
+                       else Router(timeout=timeout, unit=self.rate))
         self.turns = Turns((snap["response_gap"] if snap else 0.5) * self.rate)
-        human = [v for v in ev.VOICES if self.router.modes[v] == "human"]
-        self.log(f"MIDI in: {self.midi_in.describe()}; human voices: {' '.join(human) or 'none (set a voice to human)'}")
+        mine = {m: " ".join(v for v in ev.VOICES if self.router.modes[v] == m) or "none" for m in ("human", "auto")}
+        self.log(f"MIDI in: {self.midi_in.describe()}; human voices: {mine['human']}; auto voices: {mine['auto']}")
 
     def _jam_loop(self):
         """The player's thread: MIDI in -> routed -> the human ring (heard at once). It never waits for the
         model: the engine thread merges the events into the model's context between its steps (_jam_step)."""
+        from livechip.io import realtime_priority
+        realtime_priority()          # woken every millisecond: on a busy machine a normal thread wakes late
         inp, router = self.midi_in, self.router
         version = -1
         try:
@@ -497,11 +721,14 @@ class Engine:
                     if len(self.human_lag) > 100000:
                         del self.human_lag[:50000]
                 out += router.expire(now)
+                router.hand_back(now)
                 if self._port_lost:
                     self._port_lost = False
                     if router.holding:
                         self.log("MIDI in: the port is gone; the player's notes are released")
                     out += router.release_all(now)
+                if router.taken.keys() != self.taken:      # an auto voice taken or handed back (before the
+                    self.taken = frozenset(router.taken)   # notes: the model is masked before it hears them)
                 if out:
                     self._hear(out)
                     for e in out:
@@ -537,14 +764,17 @@ class Engine:
     def _jam_step(self):
         """In the engine thread, between model steps: the player's new events into the model's context
         (revoke what follows them, roll back, append), and call and response."""
+        if self.taken != self._taken:
+            self._hand_over(self.taken)
         batch = []
         while True:
             try:
                 batch.append(self._merging.get_nowait())
             except queue.Empty:
                 break
-        if batch:
-            events = [e for _, out in batch for e in out]
+        # the player's notes from before the model's time began are heard but not in its context
+        events = [e for _, out in batch for e in out if e.time >= self._origin]
+        if events and self._paused is None:    # stopped, the model does not listen
             notes = [ev.NoteEvent(self.tempo.ticks(e.time), e.voice, e.pitch) for e in events]
             t0 = time.monotonic()
             self.merge(notes)
@@ -555,6 +785,30 @@ class Engine:
             if len(self.merge_times) > 100000:
                 del self.merge_times[:50000]
         self._take_turns(int(self.clock.now()))
+
+    def _hand_over(self, taken):
+        """Auto voices change hands: those the player took are masked before their notes are merged; those
+        handed back are the model's again from now on, from its context as it is. Either way what the model
+        had planned from now on is planned again (the merge of the player's first note would take back only
+        what follows it, and notes from before the model's time began are not merged)."""
+        self._taken = taken
+        masked = self._mask()
+        if masked != self._masked:
+            self._masked = masked
+            with self.lock:
+                self.worker.configure(None, ev.VOICES if self._waiting else masked)
+            if self._paused is None:
+                self.respeculate()
+        players = " ".join(v for v in ev.VOICES if v in taken)
+        if self.control is not None:
+            self.control.report(players=players)
+        if self.monitor is not None:
+            self.monitor.stats(players=players)
+
+    def _mask(self):
+        """The voices the model may not play: human and off ones, and the auto ones the player holds."""
+        m = self._modes
+        return tuple(v for v in ev.VOICES if m[v] in ("human", "off") or (m[v] == "auto" and v in self._taken))
 
     def _answered(self, events):
         """Reaction latency: the model's first note after each of the player's notes is on the schedule."""
@@ -597,10 +851,12 @@ class Engine:
         s = c.snapshot()
         settings = {k: s[k] for k in ("temperature", "top_k", "top_p", "seed")}
         modes = {v: s["voices"][v]["mode"] for v in ev.VOICES}
-        masked = tuple(v for v in ev.VOICES if modes[v] != "model")
-        old_muted = self._muted
+        self._modes = modes
+        masked = self._mask()
+        old_muted, old_volumes = self._muted, self._volumes
         self._muted = {v for v in ev.VOICES if modes[v] == "off"}
         self._volumes = {v: s["voices"][v]["volume"] for v in ev.VOICES}
+        hushed = [v for v in ev.VOICES if self._volumes[v] <= 0 < old_volumes[v]]
         self._horizon = s["horizon"]
         muted_now = self._muted - old_muted
         if self.worker is not None and (settings != self._settings or masked != self._masked):
@@ -612,6 +868,9 @@ class Engine:
             if tempo != self.tempo.tempo:
                 self._set_tempo(tempo)
             self.voice.set_timbres(self._timbres(s))
+            self.voice.set_volumes(self._volumes)
+            if hushed and self.sender is not None:
+                self.sender.hush(hushed)    # a voice turned down to 0 stops sounding on MIDI too
 
     def _set_tempo(self, tempo):
         """Re-time the speculative part of the schedule at the new tempo (no model work needed)."""
@@ -622,7 +881,9 @@ class Engine:
             self.tempo.set_tempo(tempo, at)
             self._schedule([ev.NoteEvent(t, ev.VOICES[v], None if p < 0 else p) for _, t, v, p in moved])
 
-    def _timbres(self, snap=None):
+    def _timbres(self, snap=None, scaled=False):
+        """Each voice's Timbre; `scaled`: with the voice's volume folded in (for a take rendered from its
+        score). Live, the volumes go to the APU's driver (Voice.set_volumes), where 0 silences the triangle too."""
         from livechip.apu.driver import DEFAULTS, Timbre
         if snap is None:
             if self.control is None:
@@ -632,20 +893,23 @@ class Engine:
         for v in ev.VOICES:
             d = dict(snap["voices"][v]["timbre"]) or DEFAULTS[v].to_dict()
             vol = snap["voices"][v]["volume"]
-            if v != "TR":   # the triangle has no volume: only full or silent
+            if scaled and v != "TR":   # the triangle has no volume: only full or silent
                 d["volume"] = int(round(d["volume"] * vol))
                 d["sustain"] = int(round(d["sustain"] * vol))
             out[v] = Timbre(**d)
         return out
 
     def _velocity(self, voice):
-        return max(1, min(127, round(100 * self._volumes.get(voice, 1.0))))
+        """Note-on velocity for `voice` from its volume; 0 (no note-on is sent) when it is turned down to 0."""
+        vol = self._volumes.get(voice, 1.0)
+        return 0 if vol <= 0 else max(1, min(127, round(100 * vol)))
 
     def _register_actions(self):
-        c = self.control
-        c.on_action("panic", self.panic)
-        c.on_action("record_save", self.save)
-        c.on_action("stop", self.request_stop)
+        for name, fn in (("panic", self.panic), ("reset", self.reset), ("reprime", self.reprime),
+                         ("record_start", self.record_start), ("record_stop", self.record_stop),
+                         ("record_save", self.save), ("play", self.resume), ("stop", self.pause),
+                         ("quit", self.request_stop)):
+            self.control.on_action(name, fn)
 
     # --- what happened ------------------------------------------------------------------------------------
 
@@ -659,22 +923,24 @@ class Engine:
         n = min(self.lead_count, LEADS)
         return self._leads[(np.arange(n) + (self.lead_count - n)) % LEADS].copy()
 
-    def played(self):
-        """What was heard so far, as a Score in ticks of real time (tempo included)."""
-        heard = self.voice.frame
+    def played(self, since=0, until=None):
+        """What was heard so far (or from frame `since` to `until`), as a Score in ticks of real time (tempo
+        included) from `since`."""
+        heard = self.voice.frame if until is None else min(until, self.voice.frame)
         with self.lock:
             rows = self.scheduled.rows()
-            events = rows[rows[:, 0] < heard][:, [0, 2, 3]].tolist()
-        events += [e for e in list(self.human_played) if e[0] < heard]
+            rows = rows[(rows[:, 0] >= since) & (rows[:, 0] < heard)]
+            events = rows[:, [0, 2, 3]].tolist()
+        events += [e for e in list(self.human_played) if since <= e[0] < heard]
         events.sort(key=lambda e: e[0])   # stable: at one frame, the model's events before the player's
-        out = [ev.NoteEvent(frames_to_ticks(f, self.rate), ev.VOICES[v], None if p < 0 else p)
+        out = [ev.NoteEvent(frames_to_ticks(f - since, self.rate), ev.VOICES[v], None if p < 0 else p)
                for f, v, p in events]
-        return ev.Score(sorted(out, key=ev.event_order), frames_to_ticks(heard, self.rate))
+        return ev.Score(sorted(out, key=ev.event_order), frames_to_ticks(max(heard - since, 0), self.rate))
 
     def save(self, stem):
         """Write the session so far: STEM.mid, STEM.tx1.txt, STEM.wav, STEM.vgm. Returns the paths."""
         from livechip import record
-        return record.save(stem, self.played(), self.voice, self._timbres(), self.recorder)
+        return record.save(stem, self.played(), self.voice, self._timbres(scaled=True), self.recorder)
 
     def status(self):
         w = self.worker
@@ -701,7 +967,8 @@ class ThreadWorker:
     """The model stepped in the engine thread; it shares the GIL with the audio callback and MIDI sender.
 
     Interface (shared with ProcessWorker): want(tick), poll() -> new NoteEvents, merge(after, events),
-    configure(settings, masked), frontier, tokens, alive, close()."""
+    restart(at, primer, after), configure(settings, masked), frontier, tokens, alive, close(). Ticks are the
+    engine's: the stream's own ticks start again at each new song, `base` later (see _restart)."""
 
     kind = "thread"
 
@@ -713,32 +980,36 @@ class ThreadWorker:
             self.stream.prime(primer)
         self.target = 0
         self.tokens = 0
+        self.base = 0
         self.alive = True
 
     @property
     def frontier(self):
-        return self.stream.frontier
+        return self.stream.frontier + self.base
 
     def want(self, tick):
         self.target = tick
 
     def poll(self):
         s = self.stream
-        if s.frontier >= self.target:
+        if s.frontier + self.base >= self.target:
             return []
         p = s.position
         import torch
         with torch.inference_mode():
-            new = generate(s, self.target)
+            new = generate(s, self.target - self.base)
         self.tokens += s.position - p
-        return new
+        return _shifted(new, self.base)
 
     def merge(self, after, events=(), until=None):
         import torch
         with torch.inference_mode():
-            self.stream.revoke_after(after)
-            if events or until is not None:
-                self.stream.append(events, until=until)
+            _merge(self.stream, self.base, after, events, until)
+
+    def restart(self, at, primer=None, after=None):
+        import torch
+        with torch.inference_mode():
+            self.base = _restart(self.stream, self.base, at, primer, after)
 
     def configure(self, settings=None, masked=None):
         if settings is not None:
@@ -752,11 +1023,11 @@ class ThreadWorker:
 
 class ProcessWorker:
     """The model in a spawned process: it reads how far to go from shared memory, writes its events into a
-    shared-memory ring and takes commands (merge, configure, stop) through a pipe.
+    shared-memory ring and takes commands (merge, restart, configure, stop) through a pipe.
 
     Each event carries the epoch of the last merge the process had seen when it made it; after merges at
     ticks T1, T2, ... the engine keeps an older event only if it is no later than every later merge's tick,
-    which is exactly what the process kept of its history."""
+    which is exactly what the process kept of its history; after a restart it keeps none."""
 
     kind = "process"
 
@@ -823,6 +1094,11 @@ class ProcessWorker:
         self.cuts[self.epoch] = after
         self._send(("merge", self.epoch, after, list(events), until))
 
+    def restart(self, at, primer=None, after=None):
+        self.epoch += 1
+        self.cuts[self.epoch] = -1      # nothing the process made before is kept
+        self._send(("restart", self.epoch, at, primer, after))
+
     def configure(self, settings=None, masked=None):
         self._send(("configure", settings, None if masked is None else tuple(masked)))
 
@@ -875,7 +1151,7 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
         return
     slots = np.frombuffer(shm.buf, np.int64, 8)
     ring = Ring(WORKER_RING, consumers=1, buffer=shm.buf[64:])
-    epoch = 0
+    epoch = base = 0                # base: the engine's tick of the stream's tick 0 (see _restart)
     slots[_FRONTIER] = stream.frontier
     conn.send(("ready", stream.frontier))
     parent = os.getppid()
@@ -888,25 +1164,26 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
                         return
                     if msg[0] == "merge":
                         _, epoch, after, events, until = msg
-                        stream.revoke_after(after)
-                        if events or until is not None:
-                            stream.append(events, until=until)
+                        _merge(stream, base, after, events, until)
+                    elif msg[0] == "restart":
+                        _, epoch, at, primer, after = msg
+                        base = _restart(stream, base, at, primer, after)
                     elif msg[0] == "configure":
                         if msg[1] is not None:
                             stream.settings = _sampling(msg[1])
                         if msg[2] is not None:
                             stream.masked_voices = msg[2]
-                    slots[_FRONTIER] = stream.frontier
-                if stream.frontier >= slots[_WANT] or ring.pending() > WORKER_RING - 64:
+                    slots[_FRONTIER] = stream.frontier + base
+                if stream.frontier + base >= slots[_WANT] or ring.pending() > WORKER_RING - 64:
                     if os.getppid() != parent:      # the engine is gone
                         return
                     conn.poll(0.002)
                     continue
                 p = stream.position
-                for e in generate(stream, int(slots[_WANT])):
-                    ring.push(e.time, VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch, tag=epoch)
+                for e in generate(stream, int(slots[_WANT]) - base):
+                    ring.push(e.time + base, VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch, tag=epoch)
                 slots[_TOKENS] += stream.position - p
-                slots[_FRONTIER] = stream.frontier
+                slots[_FRONTIER] = stream.frontier + base
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return
     finally:
@@ -917,6 +1194,39 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
 def generate(stream, target):
     """A few tokens towards `target`: the engine's step of generation, in either kind of worker."""
     return stream.generate_until(target, max_tokens=CHUNK)
+
+
+def _merge(stream, base, after, events, until):
+    """A worker's merge, in the engine's ticks: revoke after `after`, append `events` (and silence to `until`)."""
+    stream.revoke_after(after - base)
+    if events or until is not None:
+        stream.append(_shifted(events, -base), until=None if until is None else until - base)
+
+
+def _restart(stream, base, at, primer=None, after=None):
+    """A worker's restart; returns its new base (the engine's tick of the stream's tick 0).
+
+    With `after` None: a new song, the memory cleared and primed with `primer` (a Score). Otherwise the same
+    song goes on after a pause: what the stream made after `after` is revoked. Either way the end of what it
+    remembers moves to the engine's tick `at`, so the model continues from there as if no time had passed."""
+    if after is None:
+        stream.prime(primer or ())
+    else:
+        stream.revoke_after(after - base)
+    return at - stream.frontier
+
+
+def _free_stem(stem):
+    """`stem`, or stem-2, stem-3, ...: the first that names no file yet."""
+    out, k = stem, 1
+    while any(out.with_name(out.name + ext).exists() for ext in (".mid", ".tx1.txt", ".wav", ".vgm")):
+        k += 1
+        out = stem.with_name(f"{stem.name}-{k}")
+    return out
+
+
+def _shifted(events, ticks):
+    return [ev.NoteEvent(e.time + ticks, e.voice, e.pitch) for e in events] if ticks else list(events)
 
 
 def _ready(model, int8, threads):

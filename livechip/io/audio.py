@@ -69,6 +69,8 @@ class Voice:
         self.errors = 0
         self.late = 0                # events that arrived after their block was rendered
         self.pending_timbres = None  # {voice: Timbre}, swapped in by the next block
+        self.gains = [1.0] * len(VOICES)    # each voice's volume 0..1 (0: silent, the triangle included) ...
+        self.gains_due = False               # ... applied by the next block
         self.silent = False          # panic: all voices off at the next block
         # timing of recent blocks: monotonic entry time and duration, for benchmarks and the status line
         self.stats = np.zeros((STATS, 3), dtype=np.float64)
@@ -87,6 +89,12 @@ class Voice:
                 for v, timbre in self.pending_timbres.items():
                     self.driver.set_timbre(v, timbre)
                 self.pending_timbres = None
+            if self.gains_due:
+                self.gains_due = False
+                cycle = int(first * self.cycles_per_frame)
+                for i, v in enumerate(VOICES):
+                    if self.gains[i] != self.driver.voices[v].gain:
+                        self.driver.set_volume(cycle, v, self.gains[i])
             if self.silent:
                 self._all_off(first)
                 self.silent = False
@@ -143,13 +151,17 @@ class Voice:
         self.n_regs += 1
 
     def _all_off(self, first):
-        cycle = int(first * self.cycles_per_frame)
-        for v in VOICES:
-            self.driver.note(cycle, v, None)
+        self.driver.silence(int(first * self.cycles_per_frame))
 
     def set_timbres(self, timbres):
         """New timbres ({voice: Timbre}) from the next block on."""
         self.pending_timbres = dict(timbres)
+
+    def set_volumes(self, volumes):
+        """New voice volumes ({voice: 0..1}) from the next block on; 0 silences the voice, the triangle too."""
+        for i, v in enumerate(VOICES):
+            self.gains[i] = float(volumes.get(v, 1.0))
+        self.gains_due = True
 
     def prepare(self, frames):
         """Preallocate the block view for a block size the device will use."""

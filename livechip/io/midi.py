@@ -168,9 +168,9 @@ class Sender:
     """Sends the rings' events at their transport times, monophonic per voice, on its own thread.
 
     `delay`: seconds added to every event (e.g. the audio output latency, so MIDI and sound line up outside
-    JACK). `velocity(voice)`: note-on velocity for a voice (default 100). `drums`: noise value -> MIDI note
-    for channel 4 (default: the General MIDI drums of `livechip.midifile.NOISE_TO_DRUM`, as in session .mid
-    files).
+    JACK). `velocity(voice)`: note-on velocity for a voice (default 100; 0: no note-on). `drums`: noise
+    value -> MIDI note for channel 4 (default: the General MIDI drums of `livechip.midifile.NOISE_TO_DRUM`, as
+    in session .mid files).
     """
 
     def __init__(self, rings, clock, out, delay=0.0, velocity=None, drums=None):
@@ -193,6 +193,7 @@ class Sender:
         self.failed = None
         self.realtime = False
         self._panic = False
+        self._hush = [False] * len(VOICES)     # voices to release now (turned down to 0)
         atexit.register(self.release_all)
 
     def start(self):
@@ -217,6 +218,8 @@ class Sender:
                 if self._panic:
                     self._panic = False
                     self.release_all(sound_off=True)
+                if True in self._hush:
+                    self._release_hushed()
                 ring, t = self._next()
                 if ring is None:
                     self.wake.wait(0.01)
@@ -272,9 +275,9 @@ class Sender:
             self.out.send([NOTE_OFF | ch, old, 0])
             self._keep(ch, old, 0)
             self.sounding[v] = -1
-        if pitch >= 0:
+        velocity = self.velocity(VOICES[v]) if pitch >= 0 else 0
+        if velocity > 0:     # a voice turned down to 0 sends no note-on
             note = self.drums.get(pitch, pitch) if v == NOISE else pitch
-            velocity = self.velocity(VOICES[v])
             self.out.send([NOTE_ON | ch, note, velocity])
             self._keep(ch, note, velocity)
             self.sounding[v] = note
@@ -292,6 +295,22 @@ class Sender:
             self.wake.set()
         else:
             self.release_all(sound_off=True)
+
+    def hush(self, voices):
+        """Note-off now for whatever `voices` are sounding (done by the sender thread, or here if it is not
+        running)."""
+        for v in voices:
+            self._hush[CHANNELS[v]] = True
+        if self._thread.is_alive():
+            self.wake.set()
+        else:
+            self._release_hushed()
+
+    def _release_hushed(self):
+        for v, due in enumerate(self._hush):
+            if due:
+                self._hush[v] = False
+                self._note(v, -1)
 
     def program_changes(self):
         """General MIDI programs for the four channels (square leads, synth bass, synth drum), as in .mid files."""

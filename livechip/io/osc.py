@@ -32,7 +32,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from livechip.control import ACTIONS, ControlError, leaves
+from livechip import control as ctl
+from livechip.control import ControlError, leaves
 from livechip.errors import LivechipError
 from livechip.events import VOICES
 
@@ -46,14 +47,9 @@ ERROR_RATE = 500         # error replies per second (per server), with a burst o
 LOG_RATE = 5             # log lines per second
 PACKET_RATE = 5000       # packets per second handled at full speed; more are slowed to about 1000 a second
 
-# address (after PREFIX) -> (action, number of string arguments)
-ACTION_ADDRESSES = {
-    "panic": ("panic", 0), "reset": ("reset", 0), "reprime": ("reprime", 1),
-    "record/start": ("record_start", 0), "record/stop": ("record_stop", 0), "record/save": ("record_save", 1),
-    "preset/load": ("preset_load", 1), "preset/save": ("preset_save", 1),
-    "transport/play": ("play", 0), "transport/stop": ("stop", 0),
-}
-assert {a for a, _ in ACTION_ADDRESSES.values()} == set(ACTIONS)
+# address (after PREFIX) -> (action, number of string arguments), from the control surface's one table
+ACTION_ADDRESSES = {address: (action, int(action in ctl.PATH_ACTIONS))
+                    for action, address in ctl.ACTION_ADDRESSES.items()}
 
 
 def setting_paths():
@@ -68,9 +64,10 @@ def setting_paths():
     return paths
 
 
-def start_osc_server(control, host=DEFAULT_HOST, port=DEFAULT_PORT):
-    """Bind the OSC server (port 0 picks a free one: see `server.port`) and serve in a daemon thread."""
-    server = OscServer(control, host, port)
+def start_osc_server(control, host=DEFAULT_HOST, port=DEFAULT_PORT, folders=None):
+    """Bind the OSC server (port 0 picks a free one: see `server.port`) and serve in a daemon thread.
+    With `folders` (a `livechip.folders.Folders`), paths sent with actions must stay inside them."""
+    server = OscServer(control, host, port, folders)
     server.start()
     return server
 
@@ -93,6 +90,9 @@ class _Dispatcher(Dispatcher):
             bad = _unsupported_tags(m.message)
             if bad:
                 self._default_handler.callback(client_address, address, _TagError(bad))
+                continue
+            if _hidden_bytes(m.message.dgram):
+                self._default_handler.callback(client_address, address, _TagError(None))
                 continue
             pattern = any(c in address for c in "*?[{")
             handlers = self._map.get(address) if not pattern else None   # the usual case: no matching needed
@@ -118,8 +118,45 @@ def _unsupported_tags(msg):
     return "".join(sorted(set(tags[1:]) - SUPPORTED_TAGS)) if tags.startswith(",") else ""
 
 
+_SIZES = {"i": 4, "f": 4, "m": 4, "r": 4, "h": 8, "d": 8, "t": 8}    # bytes of each fixed-size argument
+
+
+class _Hidden(Exception):
+    pass
+
+
+def _string(dgram, i):
+    """python-osc's get_string, except that bytes between the string's NUL and its padded end are refused."""
+    text, end = osc_types.get_string(dgram, i)
+    if any(dgram[i + len(text.encode()):end]):
+        raise _Hidden
+    return text, end
+
+
+def _hidden_bytes(dgram):
+    """True if `dgram` holds bytes python-osc skips: after the NUL that ends a string (a name with a NUL in it
+    would arrive cut short) or after the last argument."""
+    try:
+        _, i = _string(dgram, 0)
+        tags, i = _string(dgram, i)
+        for tag in tags[1:]:
+            if tag == "s":
+                _, i = _string(dgram, i)
+            elif tag == "b":
+                n, i = osc_types.get_int(dgram, i)
+                i += n + -n % 4
+            else:
+                i += _SIZES.get(tag, 0)
+        return any(dgram[i:])
+    except _Hidden:
+        return True
+    except (osc_types.ParseError, UnicodeDecodeError):
+        return False            # python-osc reports these itself
+
+
 class _TagError:
-    """Marks a message whose type tags python-osc cannot decode (passed to the unknown-address handler)."""
+    """Marks a message whose type tags python-osc cannot decode, or (tags None) one with hidden bytes (passed
+    to the unknown-address handler)."""
 
     def __init__(self, tags):
         self.tags = tags
@@ -158,8 +195,9 @@ class OscServer(BlockingOSCUDPServer):
 
     max_packet_size = 65536      # the largest UDP datagram; socketserver's default (8192) would cut some
 
-    def __init__(self, control, host=DEFAULT_HOST, port=DEFAULT_PORT):
+    def __init__(self, control, host=DEFAULT_HOST, port=DEFAULT_PORT, folders=None):
         self.control = control
+        self.folders = folders               # None: action paths are not confined (--osc-any-path)
         self.stats = collections.Counter()   # packets, messages, ok, errors, errors_dropped, bad_packets
         self.routes = {}                     # (ip, port) of a sender -> (ip, port) its replies go to
         self.ip_routes = {}                  # ip -> (ip, port) for senders from that ip without a route of their own
@@ -332,12 +370,15 @@ class OscServer(BlockingOSCUDPServer):
         if n and not isinstance(args[0], str):
             return self._error(client, address, f"takes a string (a file name or path), got {_show(args[0])}")
         try:
-            self.control.act(action, *args)
+            if n and self.folders is not None:
+                args = (self.folders.path(action, args[0]),)
+            result = self.control.act(action, *args)
         except Exception as e:     # LivechipError, or an engine handler's own failure
             return self._error(client, address, str(e) if isinstance(e, LivechipError)
                                else f"{action} failed: {type(e).__name__}: {e}")
         self.stats["ok"] += 1
-        self._reply(client, f"{PREFIX}/done", [address])
+        # record/stop names the take it wrote: /livechip/done ADDRESS STEM
+        self._reply(client, f"{PREFIX}/done", [address] + ([str(result)] if action == "record_stop" else []))
 
     def _read_only(self, client, address, *args):
         self.stats["messages"] += 1
@@ -448,6 +489,9 @@ class OscServer(BlockingOSCUDPServer):
 
     def _unknown(self, client, address, *args):
         self.stats["messages"] += 1
+        if len(args) == 1 and isinstance(args[0], _TagError) and args[0].tags is None:
+            return self._error(client, address, "bytes after a string's end (a NUL in it?) or after the last "
+                                                "argument: the message is refused")
         if len(args) == 1 and isinstance(args[0], _TagError):
             return self._error(client, address, f"unsupported OSC type tag(s) {args[0].tags!r} "
                                                 f"(use i, h, f, d, s, T, F, N)")

@@ -46,6 +46,7 @@ ZOOMS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)          # seconds per column
 VOICE_COLOURS = {"P1": "#5fafff", "P2": "#87d75f", "TR": "#d787ff", "NO": "#d0d0d0"}
 HUMAN = "#ffaf00"              # the player's notes, whatever the voice
 MODE_COLOURS = {"model": "#5fafff", "human": HUMAN, "off": "#ff5f5f"}
+HOLDERS = {False: ("auto:mdl", MODE_COLOURS["model"]), True: ("auto:you", HUMAN)}   # an auto voice: who has it
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 # what a cell of the roll shows: the model's notes, the player's, the speculative part, "now", empty
@@ -55,7 +56,7 @@ ASCII = {"model": ("o", "-"), "human": ("#", "="), "ahead": (".", "."), "now": "
          "meter": ("#", "."), "play": ">", "stop": "#", "rec": "*", "more": "crop"}
 
 KEYS = (   # (keys, what they do): the help screen, in this order
-    ("1 2 3 4", "cycle the mode of P1 P2 TR NO: model -> human -> off"),
+    ("1 2 3 4", "cycle the mode of P1 P2 TR NO: model -> human -> off -> auto"),
     ("q w e r", "mute / unmute P1 P2 TR NO (volume 0; the model still plays the voice in its head)"),
     ("a s d f", "solo P1 P2 TR NO (again: unsolo)"),
     ("t / T", "temperature down / up (0.05)"),
@@ -147,16 +148,18 @@ def draw_roll(snap, voice, width, height, spc, now_col, glyphs=UNICODE):
     return lines
 
 
-def draw_label(voice, vs, level, sounding, height, solo, glyphs=UNICODE):
-    """A lane's label: voice and mode (M muted, S solo), level meter, current note, volume."""
+def draw_label(voice, vs, level, sounding, height, solo, glyphs=UNICODE, yours=False):
+    """A lane's label: voice and mode (M muted, S solo; an auto voice says whether the model has it or the
+    player, `yours`), level meter, current note, volume."""
     colour = VOICE_COLOURS[voice]
     mode = vs["mode"]
     flag = "S" if solo == voice else ("M" if vs["volume"] <= 0 else "")
     rows = []
     t = Text(no_wrap=True, overflow="crop")
     t.append(f"{voice:<3}", f"bold {colour}")
-    t.append(f"{mode:<6}", f"bold {MODE_COLOURS[mode]}")
-    t.append(f"{flag:>3}", "bold reverse #ff5f5f" if flag == "M" else "bold reverse #ffd700" if flag else "")
+    shown, style = HOLDERS[yours] if mode == "auto" else (mode, MODE_COLOURS[mode])
+    t.append(f"{shown:<6}", f"bold {style}")
+    t.append(f"{flag:>{3 if len(shown) <= 6 else 2}}", "bold reverse #ff5f5f" if flag == "M" else "bold reverse #ffd700" if flag else "")
     rows.append(t)
     n = round(max(0.0, min(1.0, level)) * 8)
     on, off = glyphs["meter"]
@@ -271,7 +274,8 @@ class Lane(Widget):
         sounding = snap.sounding(self.voice)
         if level is None:
             level = vs["volume"] if sounding is not None and vs["mode"] != "off" else 0.0
-        left = draw_label(self.voice, vs, level, sounding, h, app.solo, app.glyphs)
+        yours = self.voice in str(figures(app.csnap, snap).get("players", "")).split()
+        left = draw_label(self.voice, vs, level, sounding, h, app.solo, app.glyphs, yours)
         right = draw_roll(snap, self.voice, roll_w, h, app.spc, app.now_col(roll_w), app.glyphs)
         base = self.rich_style
         self.strips = [self._strip(a + b, base) for a, b in zip(left, right)]
@@ -594,7 +598,7 @@ class LivechipApp(App):
 
     async def action_quit(self):
         if self.quit_stops:
-            for name in ("panic", "stop"):
+            for name in ("panic", "quit"):
                 try:
                     self.control.act(name)
                 except Exception:   # noqa: BLE001 - no engine to ask: nothing is sounding
@@ -607,7 +611,7 @@ def run_tui(control, monitor, duration=None, stopped=None, quit_stops=True, asci
 
     For `livechip play`: start the engine (its own threads), call this from the main thread instead of waiting
     on the engine, then stop the engine as usual. On quit it calls `control.act("panic")` and
-    `control.act("stop")` (when `quit_stops`).
+    `control.act("quit")` (when `quit_stops`).
 
     `process` (the default): the UI runs in a process of its own, so its drawing never holds this process's
     GIL; this thread answers its requests (a snapshot of the Control and of the Monitor per frame, each key's
