@@ -628,6 +628,7 @@ class Engine:
         if self._paused is None:
             with self.lock:
                 self._paused = self.tempo.ticks(self._cut())
+                self.worker.want(self._paused)    # nothing more: a model process would go on to the old lead
             self.log("transport stopped: the model is silent, the player is still heard")
 
     def _resume(self):
@@ -1197,7 +1198,12 @@ def generate(stream, target):
 
 
 def _merge(stream, base, after, events, until):
-    """A worker's merge, in the engine's ticks: revoke after `after`, append `events` (and silence to `until`)."""
+    """A worker's merge, in the engine's ticks: revoke after `after`, append `events` (and silence to `until`).
+    Nothing goes before the song's start (`base`: a song started at play can begin a block after the clock)."""
+    if after < base:
+        after = base
+        events = [e if e.time >= base else ev.NoteEvent(base, e.voice, e.pitch) for e in events]
+        until = None if until is None else max(until, base)
     stream.revoke_after(after - base)
     if events or until is not None:
         stream.append(_shifted(events, -base), until=None if until is None else until - base)
