@@ -117,7 +117,7 @@ def pct(xs, q):
 
 def report(name, model, args, bw):
     cfg = model.cfg
-    mem_len = args.mem_len or cfg.mem_len
+    mem_len = args.mem_len or model.gen_mem_len or cfg.mem_len
     n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     print(f"\n== {name}: {cfg.n_layer} layers, d_model {cfg.d_model}, {cfg.n_head}x{cfg.d_head} heads, "
           f"d_inner {cfg.d_inner}, {n_params / 1e6:.1f}M parameters, mem_len {mem_len}, "
@@ -192,7 +192,7 @@ def main():
     ap.add_argument("--model", help="a saved model folder (default: models/default if it holds a model)")
     ap.add_argument("--threads", type=int, default=1, help="threads for torch and the step kernels (default 1)")
     ap.add_argument("--mem-len", type=int, help="memory length (default: LakhNES generate.py's 512 for the "
-                    "LakhNES-size model, the model's own for --model)")
+                    "LakhNES-size model, the model folder's generation memory for --model)")
     ap.add_argument("--max-rollback", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=300, help="cached steps timed per precision")
     ap.add_argument("--plain-steps", type=int, default=20, help="plain-path steps timed")
