@@ -84,6 +84,16 @@ def reclaim_dead_servers(path=REGISTRY):
         return 0
 
 
+def lsp(env):
+    """jack_lsp's output, or None if the server does not answer (or jack_lsp hangs for 10 s: libjack's client
+    can miss the server's wake-up on a busy machine)."""
+    try:
+        r = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return None
+    return r.stdout if r.returncode == 0 else None
+
+
 class JackServer:
     """jackd with the dummy driver under a unique name; a context manager."""
 
@@ -106,7 +116,7 @@ class JackServer:
             raise RuntimeError(f"jackd did not start:\n{self.log()}")
         end = time.monotonic() + 10
         # wait until clients can connect
-        while subprocess.run(["jack_lsp"], env=self.env, capture_output=True).returncode != 0:
+        while lsp(self.env) is None:
             if time.monotonic() > end:
                 self.stop()
                 raise RuntimeError(f"jackd does not answer:\n{self.log()}")
@@ -156,7 +166,7 @@ class JackServer:
         return self.log().count("XRun")
 
     def ports(self):
-        return subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True).stdout.split("\n")
+        return (lsp(self.env) or "").split("\n")
 
     def wait_for_port(self, port, timeout=60.0):
         end = time.monotonic() + timeout
@@ -165,10 +175,20 @@ class JackServer:
                 raise TimeoutError(f"no JACK port {port!r} after {timeout:g} s; ports: {self.ports()}")
             time.sleep(0.05)
 
-    def connect(self, src, dst):
-        r = subprocess.run(["jack_connect", src, dst], env=self.env, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"jack_connect {src} {dst}: {r.stderr or r.stdout}")
+    def connect(self, src, dst, tries=3):
+        """jack_connect src dst; a jack_connect that hangs (libjack's client can miss the server's wake-up on a
+        busy machine) is killed after 10 s and tried again."""
+        for k in range(tries):
+            try:
+                r = subprocess.run(["jack_connect", src, dst], env=self.env, capture_output=True, text=True,
+                                   timeout=10)
+            except subprocess.TimeoutExpired:
+                if k == tries - 1:
+                    raise RuntimeError(f"jack_connect {src} {dst}: no answer in 10 s, {tries} times") from None
+                continue
+            if r.returncode != 0:
+                raise RuntimeError(f"jack_connect {src} {dst}: {r.stderr or r.stdout}")
+            return
 
 
 class MidiRecorder:

@@ -4,13 +4,12 @@ is still loading. Every note reaches MIDI out, as soon as a trivial echo client 
 on (the floor of MIDI through JACK), recorded by the same test DAW."""
 
 import signal
-import subprocess
 import time
 
 import numpy as np
 import pytest
 
-from tests.jack_helpers import JackServer, MidiRecorder, jackd_available, note_happy_model, start_play
+from tests.jack_helpers import JackServer, MidiRecorder, jackd_available, lsp, note_happy_model, start_play
 from tests.jam_helpers import LIVECHIP_IN, Echo, Keyboard, play
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd (Debian package jackd2) is not installed")
@@ -22,8 +21,7 @@ def wait_for_port(jack, port, proc, timeout=60.0):
     """The time `port` appeared, looked for every 10 ms."""
     end = time.monotonic() + timeout
     while True:
-        r = subprocess.run(["jack_lsp"], env=jack.env, capture_output=True, text=True)
-        if port in r.stdout.split("\n"):
+        if port in (lsp(jack.env) or "").split("\n"):
             return time.monotonic()
         if proc.poll() is not None or time.monotonic() > end:
             raise AssertionError(f"no port {port!r}; livechip: {proc.communicate()[1] if proc.poll() is not None else ''}")

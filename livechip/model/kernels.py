@@ -10,7 +10,8 @@ layout [out, in] (one contiguous row per output), so nothing is copied: an int8 
 output row, a float weight with a row of ones.
 
 The arithmetic is the one of `txl.Block` and `txl.Cache.attend`; only the order of the additions differs
-(fastmath lets the dot products use several accumulators).
+(fastmath lets the dot products use several accumulators), and attention divides by the softmax's sum once,
+on its output row.
 """
 
 import numba
@@ -115,29 +116,9 @@ def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1,
         for d in range(Dh):
             qwn[d] = q[d] * scale + bias[0, hd, d]
             qrn[d] = q[d] * scale + bias[1, hd, d]
-        top = -np.inf
-        f32 = qwn.dtype.type
-        for t in range(W):                         # score[t] = qw . key + qr . positional key
-            k, r = kv[0, n, s + t], rr[hd, off + t]
-            ak = qwn[0] - qwn[0]
-            ar = qwn[0] - qwn[0]
-            for d in range(Dh):
-                ak += qwn[d] * f32(k[d])
-                ar += qrn[d] * f32(r[d])
-            sc[t] = ak * ks[0, n, s + t] + ar * rs[hd, off + t]
-            top = max(top, sc[t])
-        total = qwn[0] - qwn[0]
-        for t in range(W):
-            sc[t] = np.exp(sc[t] - top)
-            total += sc[t]
-        out = y[b, hd * Dh:(hd + 1) * Dh]
-        for d in range(Dh):
-            out[d] = 0
-        for t in range(W):
-            v = kv[1, n, s + t]
-            p = sc[t] / total * ks[1, n, s + t]
-            for d in range(Dh):
-                out[d] += p * f32(v[d])
+        w = slice(s, s + W)
+        attend(qwn, qrn, kv[0, n, w], rr[hd, off:], kv[1, n, w], ks[0, n, w], rs[hd, off:], ks[1, n, w],
+               sc[:W], y[b, hd * Dh:(hd + 1) * Dh])
     matvec(wo, so, y, a)
     d_model = x.shape[1]
     if pre_lnorm:
@@ -159,6 +140,54 @@ def block(x, pre_lnorm, eps, ln1w, ln1b, wqkv, sqkv, wo, so, ln2w, ln2b, w1, s1,
             for i in range(d_model):
                 h[b, i] = x[b, i] + a[b, i]
         layer_norm(h, ln2w, ln2b, eps, x)
+
+
+@njit(**JIT)
+def attend(qw, qr, k, r, v, sk, sr, sv, p, out):
+    """One head's attention over W positions: out = softmax(p) @ (v * sv), p[t] = qw . k[t] sk[t] + qr . r[t] sr[t]
+    (k, r, v [W, Dh], float or int8 rows with their scales; p: scratch for the W scores).
+
+    Four positions at a time: one pass over qw and qr serves four rows of keys, and the output row takes four
+    values per pass, so the inner loops are long runs of vector multiply-adds."""
+    W, Dh = k.shape
+    f = qw.dtype.type
+    t = 0
+    while t + 4 <= W:
+        k0 = k1 = k2 = k3 = r0 = r1 = r2 = r3 = f(0)
+        for d in range(Dh):
+            a, c = qw[d], qr[d]
+            k0 += a * f(k[t, d]); k1 += a * f(k[t + 1, d]); k2 += a * f(k[t + 2, d]); k3 += a * f(k[t + 3, d])
+            r0 += c * f(r[t, d]); r1 += c * f(r[t + 1, d]); r2 += c * f(r[t + 2, d]); r3 += c * f(r[t + 3, d])
+        p[t] = k0 * sk[t] + r0 * sr[t]
+        p[t + 1] = k1 * sk[t + 1] + r1 * sr[t + 1]
+        p[t + 2] = k2 * sk[t + 2] + r2 * sr[t + 2]
+        p[t + 3] = k3 * sk[t + 3] + r3 * sr[t + 3]
+        t += 4
+    for t in range(t, W):
+        k0 = r0 = f(0)
+        for d in range(Dh):
+            k0 += qw[d] * f(k[t, d])
+            r0 += qr[d] * f(r[t, d])
+        p[t] = k0 * sk[t] + r0 * sr[t]
+    top = p.max()
+    total = f(0)
+    for t in range(W):
+        p[t] = np.exp(p[t] - top)
+        total += p[t]
+        p[t] *= sv[t]
+    out[:] = 0
+    t = 0
+    while t + 4 <= W:
+        p0, p1, p2, p3 = p[t], p[t + 1], p[t + 2], p[t + 3]
+        for d in range(Dh):
+            out[d] += p0 * f(v[t, d]) + p1 * f(v[t + 1, d]) + p2 * f(v[t + 2, d]) + p3 * f(v[t + 3, d])
+        t += 4
+    for t in range(t, W):
+        for d in range(Dh):
+            out[d] += p[t] * f(v[t, d])
+    inv = 1 / total
+    for d in range(Dh):
+        out[d] *= inv
 
 
 @njit(**JIT)
