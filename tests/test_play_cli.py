@@ -51,11 +51,13 @@ def test_play_without_devices_plays_for_its_duration_and_records(model, tmp_path
         [(e.voice, e.pitch) for e in ev.normalize(score).events]
 
 
-def test_play_int8_runs_the_model_process_on_the_int8_form(model, tmp_path):
+@pytest.mark.parametrize("flag, int8", [((), True), (("--int8",), True), (("--no-int8",), False)])
+def test_play_runs_the_model_process_on_the_int8_form_unless_told_not_to(model, tmp_path, flag, int8):
     r = livechip("play", "--no-tui", "--duration", "3", "--record", str(tmp_path), "--model", str(model),
-                 "--seed", "1", "--int8")
+                 "--seed", "1", *flag)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
+    assert (f"model: {model.name} (int8) in its own process" in r.stderr) == int8, r.stderr
     assert len(tx1.read(str(next(tmp_path.glob("*.tx1.txt")))).events) >= 3
 
 

@@ -201,8 +201,8 @@ class Engine:
             self._go()
         if self.worker is None:
             self.worker = self._start_worker(self.primer)
-        self.log(f"model: {self._model_name()} in {'its own process' if self.worker.kind == 'process' else 'the engine thread'}"
-                 f", {self._horizon:g} s ahead")
+        self.log(f"model: {self._model_name()}{' (int8)' if self.cfg.int8 else ''} in "
+                 f"{'its own process' if self.worker.kind == 'process' else 'the engine thread'}, {self._horizon:g} s ahead")
         if self.monitor is not None:
             self.monitor.stats(model_name=self._model_name(),
                                audio=self.audio.describe() if device is not None else "off",
