@@ -213,7 +213,8 @@ def against(takes, test):
     out = {"notes_per_second": rates, **{k: {"model": m[k], "test": test[k]} for k in ("sounding", "silent",
                                                                                         "short_notes")}}
     silent = [pooled([t])["silent"] for t in takes]
-    out["silent"].update(worst=max(silent), per_take=[round(x, 4) for x in silent])
+    per_take = [round(x, 4) for x in silent]
+    out["silent"].update(worst=max(per_take), per_take=per_take)
     return out
 
 
