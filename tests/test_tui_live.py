@@ -36,6 +36,11 @@ def label(text, voice, i):
     return rs[i] if i < len(rs) else ""
 
 
+def mode_shown(text, voice):
+    """The voice's name and mode at the start of its lane (the rest of the row moves with the notes)."""
+    return label(text, voice, 0).split("│")[0].strip()
+
+
 def model_notes_shown(text):
     return any("●" in r for v in MODEL_VOICES for r in roll(lane(text, v)))
 
@@ -101,9 +106,9 @@ def session(tmp_path_factory):
             seen["modes"] = []
             for key, voice in (("1", "P1"), ("3", "TR"), ("4", "NO")):
                 was = osc.ask(f"/livechip/voice/{voice.lower()}/mode")[0]
-                shown = label(term.screen(), voice, 0)
+                shown = mode_shown(term.screen(), voice)
                 term.keys(key)
-                text = term.wait(lambda t: label(t, voice, 0) != shown, timeout=3)
+                text = term.wait(lambda t: mode_shown(t, voice) != shown, timeout=3)
                 now = osc.ask(f"/livechip/voice/{voice.lower()}/mode")[0]
                 seen["modes"].append((voice, was, now, label(text, voice, 0)))
             term.keys("x")
