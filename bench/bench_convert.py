@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from livechip import files, midifile, tx1
+from livechip import files, tx1
+from livechip.formats import midi
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,7 @@ def main():
                 if args.limit is not None and n >= args.limit:
                     break
                 name = Path(member.name).stem
-                score, _ = midifile.to_score(midifile.parse(tar.extractfile(member).read(), member.name),
+                score, _ = midi.to_score(midi.parse(tar.extractfile(member).read(), member.name),
                                                  member.name)
                 tx1.write(tmp / f"{name}.tx1.txt", score)
                 n += 1

@@ -68,12 +68,12 @@ def reaction(model_dir, label, notes, gap):
                 tune += [(i * gap, [0x90, keys[i % 8], 100]), (i * gap + gap / 2, [0x80, keys[i % 8], 0])]
             play(kbd, tune)
             time.sleep(1.0)
-            r = np.array(engine.reactions[-2 * notes:])
+            r = np.array(engine.stats.reactions[-2 * notes:])
             print(f"{label}: reaction latency (note arriving -> first model note after it scheduled), ms "
                   f"p50/p99/max: {pct(r)} over {len(r)} player's events; "
                   f"merge (revoke + roll back + append) in the engine, ms p50/p99/max: "
-                  f"{pct(engine.merge_times)}; MIDI in -> the player's thread ms p50/p99/max "
-                  f"{pct(engine.human_lag)}; xruns {jack.xruns()}", flush=True)
+                  f"{pct(engine.stats.merge_times)}; MIDI in -> the player's thread ms p50/p99/max "
+                  f"{pct(engine.stats.human_lag)}; xruns {jack.xruns()}", flush=True)
         finally:
             engine.stop()
             kbd.close()
@@ -129,13 +129,13 @@ def stress(model_dir, seconds, rate=200):
                     time.sleep(0.7)
             time.sleep(1.0)
             sounding = still_sounding(daw.messages)
-            alive = engine._thread.is_alive() and engine.failed is None
+            alive = engine.alive and engine.failed is None
             lat = engine.sender.timing()
             print(f"stress {seconds:g} s at {rate} msgs/s, {chunk} pulled cables: engine alive {alive}; "
                   f"notes still sounding on livechip out after the last pull: {sounding or 'none'}; "
-                  f"messages dropped as malformed {engine.router.dropped}, MIDI out send error ms "
-                  f"p50/p99/max {pct(lat)}; MIDI in -> the player's thread ms p50/p99/max {pct(engine.human_lag)}; "
-                  f"xruns {jack.xruns()}", flush=True)
+                  f"messages dropped as malformed {engine.player.router.dropped}, MIDI out send error ms "
+                  f"p50/p99/max {pct(lat)}; MIDI in -> the player's thread ms p50/p99/max "
+                  f"{pct(engine.stats.human_lag)}; xruns {jack.xruns()}", flush=True)
         finally:
             engine.stop()
             daw.close()

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from livechip import midifile, tx1
+from livechip import tx1
 from livechip.errors import FileFormatError, LivechipError
 from livechip.events import PITCH_RANGE, TICKS_PER_SECOND, NoteEvent, Score, normalize
+from livechip.formats import midi
 
 DRUM_CHANNEL = 9          # channel 10, counted from 0
 MELODIC_VOICES = ("P1", "P2", "TR")
@@ -64,7 +65,7 @@ def _sample_times(mid, tempos, ticks):
 
 def read_parts(path) -> list[Part]:
     """The instruments of a MIDI file. A note-off (or note-on at velocity 0) ends every sounding note of its key."""
-    mid = midifile.parse(Path(path).read_bytes(), str(path))
+    mid = midi.parse(Path(path).read_bytes(), str(path))
     if mid.ticks_per_beat <= 0 or mid.ticks_per_beat & 0x8000:
         raise FileFormatError(path, "SMPTE time division is not supported here")
     tempos, notes = [], {}   # notes: (track, channel, program) -> list of [start tick, end tick, pitch]
@@ -132,7 +133,7 @@ def noise_map(noise: str, rng) -> np.ndarray:
     """MIDI drum note (0-127) -> noise value 1-16."""
     if noise == "random":
         return rng.integers(1, 17, 128)
-    return np.array([midifile.noise_of_drum(n) for n in range(128)])
+    return np.array([midi.noise_of_drum(n) for n in range(128)])
 
 
 def ensemble(voice_notes: dict, clip: int) -> Score | None:

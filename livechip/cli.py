@@ -8,10 +8,13 @@ stderr and exit status 2, never a traceback.
 import argparse
 import sys
 
+from livechip import places
 from livechip.errors import LivechipError
 
 INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about twice as fast on a CPU for a "
-             "large model, slightly different choices (README: Fast inference)")
+             "large model, slightly different choices (docs/transformer.md)")
+MODEL_HELP = (f"model folder (model.safetensors + config.json), or the name of one of yours in {places.USER_MODELS} "
+              "or of a shipped one (default: the shipped model 'default')")
 
 # --- files (events, TX1, MIDI) ---------------------------------------------------------------
 
@@ -60,8 +63,7 @@ def _add_generate_commands(sub):
                        description="Generate music offline (as fast as the model runs) and write it as .tx1.txt "
                                    "or .mid. Ctrl-C stops and writes what exists so far.")
     p.add_argument("-o", "--output", required=True, help="output file: .tx1.txt or .mid (DAW MIDI)")
-    p.add_argument("--model", metavar="DIR", help="model folder (model.safetensors + config.json); "
-                                                  "default: models/default")
+    p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     n = p.add_mutually_exclusive_group()
     n.add_argument("--seconds", type=float, help="seconds of new music (default 30, or the rhythm's length)")
     n.add_argument("--events", type=int, help="number of new note events instead")
@@ -73,6 +75,18 @@ def _add_generate_commands(sub):
     p.add_argument("--int8", action="store_true", help=INT8_HELP)
     p.add_argument("--rhythm", metavar="FILE", help="keep voices of this file and let the model write the others")
     p.add_argument("--keep", metavar="VOICES", help="voices of --rhythm to keep, e.g. NO or TR,NO")
+    g = p.add_argument_group("steering (docs/steering.md)")
+    g.add_argument("--key", metavar="NOTE", help="keep P1, P2 and TR in this key: C .. B with # or b, e.g. F# or Bb "
+                                                 "(default: no key)")
+    g.add_argument("--scale", metavar="NAME", help="the key's scale (default major): chromatic, major, minor, "
+                                                   "harmonic_minor, dorian, phrygian, lydian, mixolydian, "
+                                                   "pentatonic_major, pentatonic_minor, blues")
+    g.add_argument("--density", type=float, default=1.0,
+                   help="how readily the model starts notes: 0.25 .. 4, 1 = its own rate (default 1)")
+    g.add_argument("--low", metavar="VOICE:NOTE", action="append",
+                   help="lowest note a voice may start, e.g. P1:60 (MIDI note; NO: noise value 1-16); repeatable")
+    g.add_argument("--high", metavar="VOICE:NOTE", action="append",
+                   help="highest note a voice may start, e.g. P1:72; repeatable")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_generate)
 
@@ -139,7 +153,7 @@ def _add_checkpoint_commands(sub):
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("music (--music; defaults in livechip.model.music.MusicConfig)")
-    g.add_argument("--music", action="store_true", help="music metrics instead of perplexity (README: Music metrics)")
+    g.add_argument("--music", action="store_true", help="music metrics instead of perplexity (docs/model.md)")
     g.add_argument("--songs", type=int, help="songs continued (default 24; 0: none)")
     g.add_argument("--prime-seconds", type=float, help="seconds of each song the model hears (default 10)")
     g.add_argument("--continue-seconds", type=float, help="seconds it continues them (default 20)")
@@ -171,9 +185,11 @@ def _add_play_commands(sub):
                                    "`livechip` (channels 1-4 = P1, P2, TR, NO). Missing parts (no sound card, no "
                                    "MIDI system) are reported in one line each and the rest keeps running. "
                                    "Ctrl-C (or SIGTERM) stops with every note released.")
-    p.add_argument("--model", metavar="DIR", help="model folder (default: models/default)")
+    p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     p.add_argument("--no-tui", action="store_true", help="no terminal UI, log lines only")
-    p.add_argument("--preset", metavar="NAME|PATH", help="start from a preset (presets/NAME.toml or a .toml file)")
+    p.add_argument("--preset", metavar="NAME|PATH",
+                   help=f"start from a preset: the name of one of yours in {places.USER_PRESETS} or of a shipped "
+                        "one, or a .toml file")
     p.add_argument("--osc-host", default="127.0.0.1", help="address the OSC server binds (default 127.0.0.1)")
     p.add_argument("--osc-port", type=int, default=9000, help="OSC port (default 9000; 0 picks a free one)")
     p.add_argument("--osc-any-path", action="store_true",

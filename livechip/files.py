@@ -12,9 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-from livechip import midifile, tx1
+from livechip import tx1
 from livechip.errors import FileFormatError, LivechipError
 from livechip.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES
+from livechip.formats import midi
 
 TX1_SUFFIXES = (".tx1.txt", ".txt", ".tx1.txt.gz", ".txt.gz")
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -37,7 +38,7 @@ def read_score_report(path, channel_map=None, drum_map=None):
         raise FileFormatError(path, "no such file")
     if kind == "tx1":
         return tx1.read(path), None
-    return midifile.read_report(path, channel_map, drum_map)
+    return midi.read_report(path, channel_map, drum_map)
 
 
 def read_score(path, channel_map=None, drum_map=None):
@@ -52,7 +53,7 @@ def write_score(path, score, nesmdb=None, drum_map=None):
     else:
         if nesmdb is None:
             nesmdb = Path(path).name.lower().endswith((".nesmdb.mid", ".nesmdb.midi"))
-        midifile.write(path, score, nesmdb=nesmdb, drum_map=drum_map)
+        midi.write(path, score, nesmdb=nesmdb, drum_map=drum_map)
 
 
 # --- what is in a score -------------------------------------------------------------------------
@@ -197,7 +198,7 @@ def info_command(args):
 
 
 def report_of(d):
-    return midifile.ImportReport("midi", **d["import"])
+    return midi.ImportReport("midi", **d["import"])
 
 
 def _format_name(path, report):

@@ -13,8 +13,8 @@ characters, and not leading out through a symlink. Anything else is refused befo
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from livechip.presets import SHIPPED, USER
 from livechip.control import ControlError
+from livechip.places import SHIPPED_PRESETS, USER_PRESETS
 
 MAX_NAME = 1024      # characters; far above any real file name, far below a flood
 FOLDER_OF = {"reprime": "primes", "record_save": "recordings", "preset_load": "presets", "preset_save": "presets"}
@@ -24,7 +24,7 @@ TAKE_FILES = (".mid", ".tx1.txt", ".wav", ".vgm")   # what record/save writes be
 @dataclass(frozen=True)
 class Folders:
     """Where each OSC path action may read or write. `preset/load` also reads the shipped presets."""
-    presets: Path = USER
+    presets: Path = USER_PRESETS
     recordings: Path = Path("recordings")
     primes: Path = Path("primes")
 
@@ -40,10 +40,10 @@ class Folders:
             for ext in TAKE_FILES:
                 inside(folder, str(stem) + ext)
         if action == "preset_load" and not path.is_file():
-            shipped = inside(SHIPPED, name)
+            shipped = inside(SHIPPED_PRESETS, name)
             if shipped.is_file():
                 return str(shipped)
-            raise ControlError(f"no preset {_show(name)} in {folder} or {SHIPPED}")
+            raise ControlError(f"no preset {_show(name)} in {folder} or {SHIPPED_PRESETS}")
         return str(path)
 
 

@@ -13,12 +13,13 @@ from itertools import groupby
 from pathlib import Path
 
 from livechip import events as ev
-from livechip import files
+from livechip import files, places
 from livechip.engine.stream import Stream
 from livechip.errors import LivechipError
 from livechip.model.sampling import SamplingSettings
+from livechip.model.steer import Steering, parse_key, parse_scale, parse_voice
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
+DEFAULT_MODEL = places.find_model(None)
 DEFAULT_SECONDS = 30.0
 CHUNK = ev.TICKS_PER_SECOND // 10   # generate in steps of 0.1 s of music, to report progress and stop promptly
 CHUNK_TOKENS = 256                  # ... or of this many tokens, whichever comes first
@@ -32,14 +33,15 @@ class Generation:
 
 
 def generate(model, settings=None, *, seconds=None, n_events=None, primer=None, rhythm=None, keep=(),
-             progress=None, should_stop=None):
+             progress=None, should_stop=None, steering=None):
     """Generate music with `model`; returns a Generation.
 
     Length: `seconds` of new music (after the primer), or `n_events` new note events; with neither, the
     rhythm's length if there is one, else DEFAULT_SECONDS. `primer`: a Score the output starts with and the
     model continues. `rhythm` + `keep`: a Score whose `keep` voices are kept exactly (the rest of it is
     dropped) while the model writes the other voices. `progress(done, total)` is called after each chunk
-    (seconds or events); `should_stop()` is polled between chunks.
+    (seconds or events); `should_stop()` is polled between chunks. `steering`: a `livechip.model.steer.Steering`
+    (key, scale, density, ranges) for the model's own notes; the primer and kept voices are left as they are.
     """
     if primer is not None and rhythm is not None:
         raise ValueError("use either a primer or a rhythm, not both")
@@ -57,7 +59,8 @@ def generate(model, settings=None, *, seconds=None, n_events=None, primer=None, 
     if n_events is not None and set(keep) == set(ev.VOICES):
         raise ValueError("all four voices are kept: the model has nothing to write")
 
-    stream = Stream(model, settings if settings is not None else SamplingSettings(), masked_voices=keep)
+    stream = Stream(model, settings if settings is not None else SamplingSettings(), masked_voices=keep,
+                    steering=steering)
     out = []
     start = 0
     if primer is not None:
@@ -131,9 +134,37 @@ def parse_voices(text):
     return tuple(v for v in ev.VOICES if v in voices)
 
 
+def parse_steering(args):
+    """The Steering of `--key`, `--scale`, `--density`, `--low VOICE:NOTE` and `--high VOICE:NOTE`."""
+    def check(flag, fn, *a):
+        try:
+            return fn(*a)
+        except ValueError as e:
+            raise LivechipError(f"{flag}: {e}") from None
+
+    key = check("--key", parse_key, args.key)
+    scale = check("--scale", parse_scale, args.scale or "major")
+    if args.scale is not None and key is None and scale != "chromatic":
+        raise LivechipError(f"--scale {args.scale} needs a key, e.g. --key D --scale {scale}")
+    ranges = {}
+    for end, items in (("low", args.low), ("high", args.high)):
+        for item in items or ():
+            voice, _, note = item.partition(":")
+            if not note.strip().isdigit():
+                raise LivechipError(f"--{end}: expected VOICE:NOTE, e.g. P1:60, got {item!r}")
+            voice = check(f"--{end}", parse_voice, voice)
+            ranges.setdefault(voice, [None, None])[end == "high"] = int(note)
+    s = check("--density", Steering, key, scale, args.density)
+    s = check("--low/--high", Steering, key, scale, args.density, {v: tuple(r) for v, r in ranges.items()})
+    silent = s.silent_voices()
+    if silent:
+        raise LivechipError(f"--low/--high: no note of {', '.join(silent)} is left inside its range ({s})")
+    return s
+
+
 def load_model(path):
     """The model in `path`, or the default model; a clear error if there is none."""
-    path = Path(path) if path is not None else DEFAULT_MODEL
+    path = places.find_model(path) if path is not None else DEFAULT_MODEL
     if not path.is_dir():
         hint = "" if path != DEFAULT_MODEL else " (no default model is installed: pass --model DIR)"
         raise LivechipError(f"{path}: model folder not found{hint}")
@@ -157,6 +188,7 @@ def generate_command(args):
                                     seed=args.seed)
     except ValueError as e:
         raise LivechipError(str(e)) from None
+    steering = parse_steering(args)
     keep = parse_voices(args.keep) if args.keep is not None else ()
     primer = files.read_score(args.prime) if args.prime is not None else None
     rhythm = files.read_score(args.rhythm) if args.rhythm is not None else None
@@ -196,7 +228,8 @@ def generate_command(args):
         import torch
         with torch.inference_mode():
             result = generate(model, settings, seconds=seconds, n_events=args.events, primer=primer,
-                              rhythm=rhythm, keep=keep, progress=progress, should_stop=lambda: bool(stop))
+                              rhythm=rhythm, keep=keep, progress=progress, should_stop=lambda: bool(stop),
+                              steering=steering)
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.close()

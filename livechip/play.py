@@ -6,9 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from livechip import places
 from livechip.errors import LivechipError
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
 
 
 def play_command(args):
@@ -18,8 +17,10 @@ def play_command(args):
     control = Control()
     try:
         if args.preset:
-            from livechip.presets import apply_preset, load_preset
-            apply_preset(control, load_preset(args.preset))
+            from livechip.presets import apply_preset, find_preset, load_preset
+            preset = find_preset(args.preset)
+            apply_preset(control, load_preset(preset))
+            print(f"livechip: preset {preset}", file=sys.stderr)
         if args.temperature is not None:
             control.set("temperature", args.temperature)
         if args.seed is not None:
@@ -50,10 +51,13 @@ def play_command(args):
         except OSError as e:
             raise LivechipError(f"--record {record_dir}: {e.strerror}") from None
 
-    model_dir = Path(args.model) if args.model else DEFAULT_MODEL
+    model_dir = places.find_model(args.model)
     if not (model_dir / "config.json").is_file():
-        hint = " (no default model is installed: pass --model DIR)" if not args.model else ""
+        hint = (" (no default model is installed: pass --model DIR)" if not args.model else
+                f" (a name is looked for in {places.USER_MODELS} and {places.SHIPPED_MODELS})"
+                if model_dir.name == args.model else "")
         raise LivechipError(f"{model_dir}: not a model folder (no config.json){hint}")
+    print(f"livechip: model folder {model_dir}", file=sys.stderr)
     if args.worker == "thread":
         from livechip.generate import load_model
         model = load_model(model_dir)
@@ -75,7 +79,7 @@ def play_command(args):
         monitor = Monitor()
     engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor)
     if record_dir is not None:
-        engine.takes = record_dir     # record/start .. record/stop takes go there too
+        engine.takes.folder = record_dir     # record/start .. record/stop takes go there too
 
     def on_signal(signum, frame):
         engine.request_stop()
@@ -83,10 +87,16 @@ def play_command(args):
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     osc = None
     try:
-        engine.start()
+        try:
+            engine.start()
+        except LivechipError as e:
+            if not engine.stopping:
+                raise
+            print(f"livechip: {e}", file=sys.stderr)     # Ctrl-C while the model was loading: as asked
+            return 0
         if not args.no_osc:
             from livechip.folders import Folders
-            folders = None if args.osc_any_path else Folders(recordings=engine.takes, primes=Path(args.primes))
+            folders = None if args.osc_any_path else Folders(recordings=engine.takes.folder, primes=Path(args.primes))
             osc = _start_osc(control, args.osc_host, args.osc_port, folders)
         if record_dir is not None:
             engine.record(record_dir)
@@ -96,7 +106,7 @@ def play_command(args):
             engine.run(args.duration)
         else:
             from livechip.tui import run_tui
-            run_tui(control, monitor, duration=args.duration, stopped=engine._stop.is_set)
+            run_tui(control, monitor, duration=args.duration, stopped=lambda: engine.stopping)
     finally:
         if osc is not None:
             osc.close()

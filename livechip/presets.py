@@ -39,8 +39,8 @@ cannot be read or has a bad key or value is refused as a whole, naming the line 
     call_response = false     # the model waits while you play and answers in the gaps
     response_gap = 0.5        # seconds of your silence that count as a gap
 
-Names are looked up in the user's folder (~/.config/livechip/presets) and then the shipped `presets/` folder;
-anything with a slash or ending in .toml is a path.
+Names are looked up in the user's folder (`places.USER_PRESETS`, on Linux ~/.config/livechip/presets) and then
+the shipped presets (`places.SHIPPED_PRESETS`, read-only); anything with a slash or ending in .toml is a path.
 """
 
 import os
@@ -50,13 +50,15 @@ from pathlib import Path
 
 import tomli_w
 
-from livechip.control import VOICE_KEYS, ControlError, State, set_path, state_dict
+from livechip import places
+from livechip.settings import VOICE_KEYS, ControlError
+from livechip.state import State, set_path, state_dict
 from livechip.errors import FileFormatError, LivechipError
 from livechip.events import VOICES
 from livechip.fileio import atomic_write
 
-SHIPPED = Path(__file__).resolve().parents[1] / "presets"
-USER = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "livechip" / "presets"
+SHIPPED = places.SHIPPED_PRESETS
+USER = places.USER_PRESETS
 
 _SECTIONS = {
     "sampling": ("temperature", "top_k", "top_p", "seed"),

@@ -138,13 +138,14 @@ def save(stem, score, voice=None, timbres=None, recorder=None):
     With a recorder, the .wav and .vgm are exactly what the APU played; without one they are rendered from
     the score through the same driver and APU. Returns the written paths.
     """
-    from livechip import midifile, tx1
+    from livechip import tx1
+    from livechip.formats import midi
     stem = Path(stem)
     if stem.suffix in (".mid", ".wav", ".vgm", ".txt"):
         stem = stem.with_suffix("")
     paths = [stem.with_name(stem.name + ext) for ext in (".mid", ".tx1.txt", ".wav", ".vgm")]
     try:
-        midifile.write(paths[0], score)
+        midi.write(paths[0], score)
         tx1.write(paths[1], score)
         if recorder is not None:
             write_wav(paths[2], recorder.audio(), voice.rate)

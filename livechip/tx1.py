@@ -17,13 +17,15 @@ bytes.
 
 import gzip
 import zlib
+from pathlib import Path
 
-from livechip.errors import FileFormatError
+from livechip.errors import FileFormatError, LivechipError
 from livechip.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES, NoteEvent, Score, event_order
 from livechip.fileio import atomic_write
 
 MAX_TEXT_BYTES = 256 * 1024 * 1024  # far above the longest song (1.5 MB); stops gzip bombs
 MAX_TICKS = 24 * 3600 * TICKS_PER_SECOND  # a longer song is a corrupt or hostile file
+PATTERNS = ("*.tx1.txt", "*.tx1.txt.gz")
 
 # Every note line and what it means, so parsing a line is one dict lookup.
 _NOTE_LINES = {}
@@ -37,6 +39,22 @@ _NOTE_TEXT = {key: text for text, key in _NOTE_LINES.items()}
 
 def is_gzip_name(path):
     return str(path).lower().endswith(".gz")
+
+
+def find_files(inputs):
+    """The TX1 files named by `inputs` (files, or folders searched for *.tx1.txt(.gz)), sorted, each once."""
+    found = set()
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            found.update(q for pat in PATTERNS for q in p.glob(pat) if q.is_file())
+        elif p.is_file():
+            found.add(p)
+        else:
+            raise LivechipError(f"{p}: no such file or folder")
+    if not found:
+        raise LivechipError(f"no .tx1.txt or .tx1.txt.gz files in {', '.join(map(str, inputs))}")
+    return sorted(found, key=str)
 
 
 def read(path):

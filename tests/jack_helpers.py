@@ -294,7 +294,7 @@ def note_events(messages, instant=0.0005):
     notes turned back into noise values). Messages less than `instant` apart count as one instant (JACK
     delivers a period's messages together); at one instant a voice keeps only its last event, as on the chip."""
     from livechip.events import VOICES
-    from livechip.midifile import DRUM_TO_NOISE
+    from livechip.formats.midi import DRUM_TO_NOISE
     last = {}
     start = None
     for t, msg in messages:

@@ -4,9 +4,10 @@ import mido
 import numpy as np
 import pytest
 
-from livechip import adapt, midifile, tx1
+from livechip import adapt, tx1
 from livechip.cli import main
 from livechip.events import TICKS_PER_SECOND
+from livechip.formats import midi
 from livechip.model import data
 from tests.train_helpers import band_midi
 
@@ -73,7 +74,7 @@ def test_two_instruments_give_six_assignments_to_p1_p2_tr(band):
 def test_drums_go_to_the_noise_one_hit_at_a_time(band):
     gm = adapt.adapt_file(band, np.random.default_rng(0), noise="gm")[0]
     hits = ons(gm, "NO")
-    kick, snare, hat = (midifile.noise_of_drum(n) for n in (36, 38, 42))
+    kick, snare, hat = (midi.noise_of_drum(n) for n in (36, 38, 42))
     want = sorted([(b * BEAT, kick if b % 2 == 0 else snare) for b in range(16)]
                   + [(b * BEAT + BEAT // 2, hat) for b in range(16)])
     assert hits == want
@@ -124,4 +125,4 @@ def test_overlapping_drum_hits_keep_the_earlier_one_until_it_ends():
     drums = adapt.Part("drums", True, np.array([0, BEAT // 2, BEAT, 2 * BEAT]),
                        np.array([2 * BEAT, BEAT // 2 + 100, BEAT + 100, 2 * BEAT + 100]), np.array([49, 42, 38, 36]))
     s = adapt.adapt_parts([lead, drums], np.random.default_rng(0), noise="gm")[0]
-    assert ons(s, "NO") == [(0, midifile.noise_of_drum(49)), (2 * BEAT, midifile.noise_of_drum(36))]
+    assert ons(s, "NO") == [(0, midi.noise_of_drum(49)), (2 * BEAT, midi.noise_of_drum(36))]

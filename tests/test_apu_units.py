@@ -1,7 +1,7 @@
 """Register-level behaviour of the 2A03 emulator: each unit as the nesdev wiki describes the hardware.
 
 These tests write registers at CPU cycles, render, and check either the audible result (filters off, so the
-output is the raw mixer level) or the unit's state in `apu.o` (fields named in livechip.apu.apu).
+output is the raw mixer level) or the unit's state in `apu.o` (fields named in livechip.apu.channels).
 """
 
 import tracemalloc
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from livechip.apu import apu as A
+from livechip.apu import channels as C
 from livechip.apu.apu import NTSC, PAL, Apu, RegisterError
 
 RATE = 44100
@@ -64,8 +65,8 @@ def test_sweep_negate_is_ones_complement_on_pulse1_and_twos_complement_on_pulse2
          (0, 0x4004, 0x3F), (0, 0x4005, 0x89), (0, 0x4006, 0x00), (0, 0x4007, 0x09)]
     apu = chip(w)
     play(apu, 20000 / NTSC)            # past the first half-frame clock (cycle 14913), before the second
-    assert apu.o[0, A.PER] == 0x100 - 0x80 - 1
-    assert apu.o[1, A.PER] == 0x100 - 0x80
+    assert apu.o[0, C.PER] == 0x100 - 0x80 - 1
+    assert apu.o[1, C.PER] == 0x100 - 0x80
 
 
 def test_sweep_up_in_pitch_stops_and_mutes_past_7ff():
@@ -75,11 +76,11 @@ def test_sweep_up_in_pitch_stops_and_mutes_past_7ff():
     apu = chip(w)
     x = play(apu, 1.5)
     assert sounding(x, at=0.02)
-    per = apu.o[1, A.PER]
+    per = apu.o[1, C.PER]
     assert per + (per >> 4) > 0x7FF and per <= 0x7FF
     assert not sounding(x, at=1.4)
     play(apu, 0.2)
-    assert apu.o[1, A.PER] == per
+    assert apu.o[1, C.PER] == per
 
 
 # --- length counter ---------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def test_disabling_a_channel_in_4015_clears_its_length():
     apu = chip(pulse1(253) + [(NTSC // 10, 0x4015, 0x0E)])
     x = play(apu, 0.2)
     assert sounding(x, at=0.05) and not sounding(x, at=0.15)
-    assert apu.o[0, A.LEN] == 0
+    assert apu.o[0, C.LEN] == 0
 
 
 def test_length_is_not_loaded_while_the_channel_is_disabled():
@@ -140,7 +141,7 @@ def test_noise_lfsr_first_32_output_bits(mode, expected):
 def test_noise_lfsr_sequence_lengths(mode, period):
     x = seen = 1
     for n in range(1, 40000):
-        x = A._lfsr_step(x, mode)
+        x = C._lfsr_step(x, mode)
         if x == seen:
             break
     assert n == period
@@ -174,7 +175,7 @@ def test_envelope_decays_one_step_every_period_plus_one_quarter_frames():
     for q in (1, 2, 4, 5, 9, 33, 57, 60, 61, 62, 80):
         out = np.zeros(int(np.ceil((_quarter_frames(q) - apu.cycle) * RATE / NTSC)), dtype=np.float32)
         apu.render(out)
-        seen[q] = int(apu.o[1, A.ENV_DECAY])
+        seen[q] = int(apu.o[1, C.ENV_DECAY])
     expected = {q: max(0, 15 - (q - 1) // 4) for q in seen}
     assert seen == expected
 
@@ -185,7 +186,7 @@ def test_envelope_loops_when_the_halt_flag_is_set():
     for q in range(1, 40):
         out = np.zeros(int(np.ceil((_quarter_frames(q) - apu.cycle) * RATE / NTSC)), dtype=np.float32)
         apu.render(out)
-        levels.append(int(apu.o[1, A.ENV_DECAY]))
+        levels.append(int(apu.o[1, C.ENV_DECAY]))
     # period 0: one step per quarter frame, 15 down to 0, then back to 15
     assert levels[:18] == list(range(15, -1, -1)) + [15, 14]
 
@@ -200,13 +201,13 @@ def test_triangle_linear_counter_reload_and_count_down():
     for q in (1, 2, 15, 16, 17):
         out = np.zeros(int(np.ceil((_quarter_frames(q) - apu.cycle) * RATE / NTSC)), dtype=np.float32)
         apu.render(out)
-        lin.append(int(apu.o[2, A.LIN]))
+        lin.append(int(apu.o[2, C.LIN]))
     assert lin == [15, 14, 1, 0, 0]
     # a new $400B write sets the reload flag again: the next quarter frame reloads 15
     apu.write(apu.cycle, 0x400B, 0x09)
     out = np.zeros(int(np.ceil((_quarter_frames(18) - apu.cycle) * RATE / NTSC)), dtype=np.float32)
     apu.render(out)
-    assert apu.o[2, A.LIN] == 15
+    assert apu.o[2, C.LIN] == 15
 
 
 def test_triangle_with_control_flag_keeps_sounding_and_stops_holding_its_level():
@@ -337,7 +338,7 @@ def test_late_writes_apply_at_once_and_bad_writes_are_refused():
         with pytest.raises(RegisterError, match=match):
             apu.write(*bad)
     play(apu, 0.01)
-    assert apu.o[0, A.ENABLED] == 1
+    assert apu.o[0, C.ENABLED] == 1
 
 
 def test_register_log_errors_name_the_bad_write():

@@ -62,7 +62,7 @@ def test_notes_are_published_once_heard_exactly_as_played():
         time.sleep(2.0)
         # the player (here called directly: MIDI in needs a JACK server, see tests/test_live_notes.py)
         at = int(engine.clock.now())
-        engine._hear([ev.NoteEvent(at, "P1", 72)])
+        engine.player.hear([ev.NoteEvent(at, "P1", 72)])
         engine.merge([ev.NoteEvent(engine.tempo.ticks(at), "P1", 72)])   # the speculation after it revoked
         time.sleep(1.5)
     finally:

@@ -130,7 +130,8 @@ def test_recording_wav_is_exactly_what_its_register_log_plays(engine, tmp_path):
 
 
 def test_save_writes_four_files_that_read_back(engine, tmp_path):
-    from livechip import midifile, tx1
+    from livechip import tx1
+    from livechip.formats import midi
     from livechip.apu import vgm
     from livechip.apu.render import read_wav
     engine.record(tmp_path)
@@ -141,7 +142,7 @@ def test_save_writes_four_files_that_read_back(engine, tmp_path):
     played = engine.played()
     assert tx1.read(paths[1]).events == played.events
     daw = ev.normalize(played)
-    assert [(e.voice, e.pitch) for e in midifile.read(paths[0]).events] == [(e.voice, e.pitch) for e in daw.events]
+    assert [(e.voice, e.pitch) for e in midi.read(paths[0]).events] == [(e.voice, e.pitch) for e in daw.events]
     samples, rate = read_wav(paths[2])
     assert rate == engine.rate and abs(len(samples) / rate - 1.0) < 0.3
     assert vgm.read(paths[3]).seconds > 0.5

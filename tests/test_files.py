@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from livechip import cli, files, midifile, tx1
+from livechip import cli, files, tx1
+from livechip.formats import midi
 from tests.files_helpers import malformed_files, midi_bytes, off, on
 
 BAD = malformed_files()
@@ -79,13 +80,13 @@ def test_convert_between_every_form(shared, tmp_path, capsys):
         assert code == 0 and err == "" and dst in out
     assert tx1.read(tmp_path / "a.tx1.txt.gz") == tx1.read(ex.with_suffix(".tx1.txt"))
     assert (tmp_path / "c.tx1.txt").read_text() == text
-    assert midifile.read_report(tmp_path / "b.nesmdb.mid")[1].format == "nesmdb"
-    d = midifile.parse((tmp_path / "d.mid").read_bytes())
+    assert midi.read_report(tmp_path / "b.nesmdb.mid")[1].format == "nesmdb"
+    d = midi.parse((tmp_path / "d.mid").read_bytes())
     assert d.ticks_per_beat == 960 and d.tracks[1].name == "P1 pulse 1"
     # the DAW file keeps timing to its 0.5 ms tick: same notes, each within 23 samples
     a, e = tx1.read(tmp_path / "c.tx1.txt"), tx1.read(tmp_path / "e.tx1.txt")
     code, _, _ = run(capsys, "convert", tmp_path / "c.tx1.txt", "-o", tmp_path / "f.mid", "--midi", "nesmdb")
-    assert midifile.read_report(tmp_path / "f.mid")[1].format == "nesmdb"
+    assert midi.read_report(tmp_path / "f.mid")[1].format == "nesmdb"
     assert abs(a.end - e.end) <= 23
     on_a = [(x.voice, x.pitch) for x in a.events if x.pitch is not None]
     on_e = [(x.voice, x.pitch) for x in e.events if x.pitch is not None]

@@ -16,7 +16,8 @@ import tarfile
 
 import pytest
 
-from livechip import files, midifile, tx1
+from livechip import files, tx1
+from livechip.formats import midi
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +70,14 @@ def test_every_nesmdb_midi_file_gives_lakhnes_tx1_and_round_trips(shared, tx1_di
                 continue
             n += 1
             _, split, name = member.name.split("/")
-            mid = midifile.parse(tar.extractfile(member).read(), member.name)
-            assert midifile.is_nesmdb(mid), member.name
-            score, _ = midifile.to_score(mid, member.name)
+            mid = midi.parse(tar.extractfile(member).read(), member.name)
+            assert midi.is_nesmdb(mid), member.name
+            score, _ = midi.to_score(mid, member.name)
             want = tx1.read(tx1_dir / split / (name[:-4] + ".tx1.txt.gz"))
             if score != want:
                 _fail(failures, member.name, "MIDI -> TX1 differs from the shared TX1")
-            back = midifile.parse(midifile.to_bytes(midifile.to_nesmdb(want)))
-            if midifile.to_score(back, "round trip")[0] != want:
+            back = midi.parse(midi.to_bytes(midi.to_nesmdb(want)))
+            if midi.to_score(back, "round trip")[0] != want:
                 _fail(failures, member.name, "TX1 -> NES-MDB MIDI -> TX1 differs")
     assert n == 5278
     assert not failures, f"{len(failures)} files: " + "; ".join(failures[:5])

@@ -85,7 +85,7 @@ def last_per_instant(notes):
 
 def midi_key(voice, pitch):
     """The MIDI note the sender plays (noise values as General MIDI drums)."""
-    from livechip.midifile import NOISE_TO_DRUM
+    from livechip.formats.midi import NOISE_TO_DRUM
     return NOISE_TO_DRUM[pitch] if voice == "NO" else pitch
 
 
@@ -167,7 +167,7 @@ def test_the_apu_plays_each_player_note_in_the_block_after_it_arrives(model_dir)
             play(kbd, [(0.3 * i + d, [s, 64 + i, 100]) for i in range(12) for d, s in ((0, 0x90), (0.1, 0x80))])
             time.sleep(0.3)
             tape, n = engine.voice.tape.copy(), engine.voice.frame
-            ons = [f for f, v, p in engine.human_played if v == 0 and p >= 0]
+            ons = [f for f, v, p in engine.player.played if v == 0 and p >= 0]
             block = engine.audio.block
             rate = engine.rate
         finally:

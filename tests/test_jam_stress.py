@@ -43,18 +43,18 @@ def test_rough_keyboard_with_pulled_cables_leaves_nothing_stuck(tmp_path):
                 kbd.close()                              # pulled mid-phrase: keys are still down
                 pulls += 1
                 time.sleep(0.8)                          # the port check runs twice a second
-                assert not engine.router.holding, "the player's notes outlived the port"
+                assert not engine.player.router.holding, "the player's notes outlived the port"
                 if time.monotonic() - t0 < SECONDS:
                     kbd.reopen()
                     time.sleep(0.8)                      # found again
             time.sleep(0.5)
             sounding = {ch: k for ch, k in still_sounding(daw.messages).items() if ch < 3}
             failed = engine.failed
-            alive = engine._thread.is_alive() and engine._jam_thread.is_alive()
-            dropped, merged = engine.router.dropped, len(engine.human_played)
-            lat = engine.reactions
-            lag = np.array(engine.human_lag) * 1000
-            checks = np.array(engine.port_checks) * 1000
+            alive = engine.alive and engine.player.alive
+            dropped, merged = engine.player.router.dropped, len(engine.player.played)
+            lat = engine.stats.reactions
+            lag = np.array(engine.stats.human_lag) * 1000
+            checks = np.array(engine.stats.port_checks) * 1000
             send = engine.sender.timing() * 1000
         finally:
             engine.stop()

@@ -26,7 +26,7 @@ import pytest
 from livechip.apu import vgm
 from livechip.apu.apu import NTSC
 from livechip.apu.render import read_wav
-from livechip.midifile import NOISE_TO_DRUM
+from livechip.formats.midi import NOISE_TO_DRUM
 from tests.control_helpers import Client, free_udp_port
 from tests.jack_helpers import (JackServer, MidiRecorder, jackd_available, left_sounding, note_happy_model,
                                 start_play)

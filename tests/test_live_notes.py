@@ -3,7 +3,7 @@ driver): a test keyboard plays into `livechip in` (P1 `human`), a test DAW recor
 listeners attach over real UDP: a plain OSC subscriber, the client `livechip tui --connect` uses (`Remote`), and
 `livechip tui --connect` itself in a real terminal (tmux).
 
-The README promises every note the engine plays, the model's and the player's, as
+docs/osc.md promises every note the engine plays, the model's and the player's, as
 `/livechip/note VOICE PITCH SOURCE TIME`. A note is published once it is heard (the audio has played past it),
 so speculation that the player's notes revoked is never reported: what a subscriber gets is what the DAW got.
 """

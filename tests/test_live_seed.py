@@ -4,7 +4,7 @@ real UDP OSC, a test DAW on MIDI out) from outside, end to end:
 - a seed sent over OSC while the instrument plays reaches the model process: stopped, seeded, reset and played
   again, it plays the same notes for the same seed and others for another one;
 - the UI's preset picker (`l`, then Enter) loads a shipped preset into the instrument, and ctrl+c quits the UI
-  as ctrl+q does (the README's key table).
+  as ctrl+q does (the key table in docs/playing.md).
 """
 
 import shutil

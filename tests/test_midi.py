@@ -6,33 +6,34 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livechip import events as ev
-from livechip import midifile, tx1
+from livechip import tx1
 from livechip.events import NoteEvent, Score
+from livechip.formats import midi
 from tests.files_helpers import midi_bytes, off, on, token_lists
 
 
 def _reread(mid, **kw):
     """Save a mido.MidiFile to bytes and read it back: (Score, ImportReport)."""
-    return midifile.to_score(midifile.parse(midifile.to_bytes(mid)), **kw)
+    return midi.to_score(midi.parse(midi.to_bytes(mid)), **kw)
 
 
 def _round_trip(score, nesmdb=True, drum_map=None):
     if nesmdb:
-        return _reread(midifile.to_nesmdb(score))
-    return _reread(midifile.to_daw(score, drum_map=drum_map), drum_map=drum_map)
+        return _reread(midi.to_nesmdb(score))
+    return _reread(midi.to_daw(score, drum_map=drum_map), drum_map=drum_map)
 
 
 def test_nesmdb_examples_read_as_lakhnes_reads_them(shared):
     ex = shared / "data" / "examples"
     for mid in sorted(ex.glob("*.mid")):
-        score, report = midifile.read_report(mid)
+        score, report = midi.read_report(mid)
         assert report.format == "nesmdb"
         assert tx1.dumps(score) == (ex / (mid.stem + ".tx1.txt")).read_text(), mid.name
 
 
 def test_nesmdb_file_layout(shared):
     score = tx1.read(shared / "data" / "examples" / "202_LawnMower_02_03LevelClear.tx1.txt")
-    mid = midifile.to_nesmdb(score)
+    mid = midi.to_nesmdb(score)
     assert mid.type == 1 and mid.ticks_per_beat == 22050
     assert [t.name for t in mid.tracks] == ["", "p1", "p2", "tr", "no"]
     conductor = list(mid.tracks[0])
@@ -78,7 +79,7 @@ def test_general_midi_song_onto_four_voices(tmp_path):
     ]
     path = tmp_path / "gm.mid"
     path.write_bytes(midi_bytes(tracks, ticks_per_beat=441))
-    score, report = midifile.read_report(path)
+    score, report = midi.read_report(path)
     E = NoteEvent
     assert score == Score([
         E(0, "P1", 67), E(0, "P2", 44), E(0, "TR", 24), E(0, "NO", 2),
@@ -101,10 +102,10 @@ def test_general_midi_song_onto_four_voices(tmp_path):
 def test_channel_map_and_drum_map_can_be_chosen(tmp_path):
     path = tmp_path / "two.mid"
     path.write_bytes(midi_bytes([[on(7, 60), off(7, 60, 441), on(9, 80), off(9, 80, 441)]], ticks_per_beat=441))
-    score = midifile.read(path, channel_map={7: "TR", 9: "NO"}, drum_map={5: 80})
+    score = midi.read(path, channel_map={7: "TR", 9: "NO"}, drum_map={5: 80})
     assert score.events == [NoteEvent(0, "TR", 60), NoteEvent(22050, "TR", None),
                             NoteEvent(22050, "NO", 5), NoteEvent(44100, "NO", None)]
-    assert midifile.read(path).events == []  # channels 7 and 9 are not in the default map
+    assert midi.read(path).events == []  # channels 7 and 9 are not in the default map
 
 
 def test_tempo_changes_are_followed(tmp_path):
@@ -112,13 +113,13 @@ def test_tempo_changes_are_followed(tmp_path):
     path.write_bytes(midi_bytes([[mido.MetaMessage("set_tempo", tempo=500000), on(1, 60),
                                   mido.MetaMessage("set_tempo", tempo=1000000, time=480),
                                   off(1, 60, 480)]], ticks_per_beat=480))
-    assert midifile.read(path).events == [NoteEvent(0, "P1", 60), NoteEvent(22050 + 44100, "P1", None)]
+    assert midi.read(path).events == [NoteEvent(0, "P1", 60), NoteEvent(22050 + 44100, "P1", None)]
 
 
 def test_daw_midi_layout():
     score = Score([NoteEvent(0, "P1", 60), NoteEvent(0, "NO", 16), NoteEvent(735, "NO", 1),
                    NoteEvent(1470, "P1", None), NoteEvent(1470, "NO", None)], 2205)
-    mid = midifile.to_daw(score)
+    mid = midi.to_daw(score)
     assert mid.type == 1 and mid.ticks_per_beat == 960
     assert [t.name for t in mid.tracks[1:]] == ["P1 pulse 1", "P2 pulse 2", "TR triangle", "NO noise"]
     assert [m.tempo for m in mid.tracks[0] if m.type == "set_tempo"] == [500000]
@@ -132,7 +133,7 @@ def test_daw_midi_layout():
 
 def test_daw_drum_map_is_used_both_ways():
     score = Score([NoteEvent(0, "NO", 7), NoteEvent(735, "NO", None)], 735)
-    mid = midifile.to_daw(score, drum_map={7: 76})
+    mid = midi.to_daw(score, drum_map={7: 76})
     assert [m.note for m in mid.tracks[4] if m.type == "note_on"] == [76, 76]
     assert _reread(mid, drum_map={7: 76})[0] == score
 
@@ -176,12 +177,12 @@ def test_daw_midi_round_trip_on_the_frame_grid(score):
 def test_mido_errors_become_file_format_errors():
     from livechip.errors import FileFormatError
     with pytest.raises(FileFormatError, match=r"x\.mid \(near byte \d+\): corrupt MIDI data"):
-        midifile.parse(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x04\x00\x3c\x40\x00", "x.mid")
+        midi.parse(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x04\x00\x3c\x40\x00", "x.mid")
     with pytest.raises(FileFormatError, match=r"y\.mid \(byte \d+\): truncated"):
-        midifile.parse(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0", "y.mid")
+        midi.parse(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0", "y.mid")
 
 
 def test_parse_reads_bytes_without_a_file():
     data = midi_bytes([[on(1, 60), off(1, 60, 480)]])
-    score, report = midifile.to_score(midifile.parse(data))
+    score, report = midi.to_score(midi.parse(data))
     assert score.events == [NoteEvent(0, "P1", 60), NoteEvent(22050, "P1", None)] and report.notes == 1

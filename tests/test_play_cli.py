@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from livechip import events as ev
-from livechip import midifile, tx1
+from livechip import tx1
+from livechip.formats import midi
 from tests.jack_helpers import note_happy_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def test_play_without_devices_plays_for_its_duration_and_records(model, tmp_path
     score = tx1.read(str(stem) + ".tx1.txt")
     assert len(score.events) >= 5
     assert 4.5 < score.seconds < 7.0
-    assert [(e.voice, e.pitch) for e in midifile.read(str(stem) + ".mid").events] == \
+    assert [(e.voice, e.pitch) for e in midi.read(str(stem) + ".mid").events] == \
         [(e.voice, e.pitch) for e in ev.normalize(score).events]
 
 

@@ -7,7 +7,7 @@ import torch
 
 from livechip.model import kernels
 from livechip.model.quantize import Int8Linear, quantize_int8
-from livechip.model.txl import int8_rows
+from livechip.model.cache import int8_rows
 from tests.txl_helpers import random_model
 
 torch.set_num_threads(1)

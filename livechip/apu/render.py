@@ -100,8 +100,8 @@ def load_input(path, timbres=None, ignore_other_chips=False):
         from livechip import tx1
         score = tx1.read(p)
     elif name.endswith((".mid", ".midi")):
-        from livechip import midifile
-        score = midifile.read(p)
+        from livechip.formats import midi
+        score = midi.read(p)
     else:
         raise LivechipError(f"{path}: unknown input type (use .vgm, .tx1.txt or .mid)")
     return score_log(score, timbres)

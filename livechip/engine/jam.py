@@ -30,7 +30,7 @@ import dataclasses
 
 from livechip import events as ev
 from livechip.control import DEFAULT_CHANNEL_MAP, DEFAULT_DRUM_MAP, VoiceState
-from livechip.midifile import DRUM_TO_NOISE
+from livechip.formats.midi import DRUM_TO_NOISE
 
 NOTE_OFF, NOTE_ON = 0x80, 0x90
 DEFAULT_TIMEOUT = 20.0   # seconds a key may be held before it counts as a lost note-off

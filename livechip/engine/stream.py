@@ -19,6 +19,7 @@ import dataclasses
 import torch
 
 from livechip import events as ev
+from livechip.model import steer
 from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample
 
 
@@ -34,13 +35,16 @@ class Stream:
     `mem_len`: the model's memory length while generating (None: its folder's generation default, else the
     training one).
 
-    `settings` (a SamplingSettings) and `masked_voices` (voices whose notes the model may not choose) can be
-    assigned at any time; they apply from the next sampled token. A new seed reseeds the generator.
+    `settings` (a SamplingSettings), `masked_voices` (voices whose notes the model may not choose) and `steering`
+    (a `livechip.model.steer.Steering`: key, scale, density, ranges) can be assigned at any time; they apply from
+    the next sampled token (revoking what was sampled ahead under the old ones is the caller's choice). Their masks
+    are computed on assignment, so a token costs the same few tensor operations. A new seed reseeds the generator.
     `pace`: keep sampled music moving in time (see generate_until); off, the model's distribution is sampled
     exactly as it is (for comparisons with other implementations).
     """
 
-    def __init__(self, model, settings=None, masked_voices=(), max_rollback=1024, mem_len=None, pace=True):
+    def __init__(self, model, settings=None, masked_voices=(), max_rollback=1024, mem_len=None, pace=True,
+                 steering=None):
         if max_rollback < 1:
             raise ValueError(f"max_rollback must be >= 1, got {max_rollback}")
         self.model = model
@@ -53,8 +57,12 @@ class Stream:
         self.generator = torch.Generator()
         self._settings = None
         self._masked = ()
+        self._steering = steer.Steering()
+        self.bias = None
         self.settings = settings if settings is not None else SamplingSettings()
         self.masked_voices = masked_voices
+        if steering is not None:
+            self.steering = steering
         self._history = collections.deque(maxlen=max_rollback + 1)
         # the logits after each of the last max_rollback + 1 tokens (token at position k in row (k-1) % rows),
         # so that after a rollback the next distribution is at hand without running the model again
@@ -95,11 +103,25 @@ class Stream:
         self._masked = tuple(v for v in ev.VOICES if v in voices)
         self._update_banned()
 
+    @property
+    def steering(self):
+        return self._steering
+
+    @steering.setter
+    def steering(self, steering):
+        if not isinstance(steering, steer.Steering):
+            raise TypeError(f"steering must be a Steering, got {type(steering).__name__}")
+        self._steering = steering
+        self.bias = steer.density_bias(steering)
+        self._update_banned()
+
     def _update_banned(self):
         if self._settings is None:
             return
         notes = ev.voice_token_mask(self._masked) if self._masked else None
-        self.banned = banned_ids(len(ev.VOCAB), notes, self._settings.exclude_start)
+        banned = banned_ids(len(ev.VOCAB), notes, self._settings.exclude_start)
+        keyed = steer.ban_mask(self._steering)
+        self.banned = banned if keyed is None else banned | keyed
 
     # --- history -------------------------------------------------------------------------------
 
@@ -154,7 +176,7 @@ class Stream:
             banned = self.banned
             if self.pace and len(h) > CRAWL and h[-1][1] - h[-1 - CRAWL][1] < FRAME_TICKS:
                 banned = banned | _SHORT
-            tok = sample(self.next_logits(), self._settings, banned, self.generator)
+            tok = sample(self.next_logits(), self._settings, banned, self.generator, self.bias)
             t = self.frontier
             if ev.is_wait(tok):
                 t += ev.wait_ticks(tok)
@@ -253,7 +275,7 @@ class Stream:
     def next_probs(self):
         """The distribution [V] the next token would be drawn from, with the current settings and masks."""
         s = self._settings
-        return probs(self.next_logits(), s.temperature, s.top_k, s.top_p, self.banned)
+        return probs(self.next_logits(), s.temperature, s.top_k, s.top_p, self.banned, self.bias)
 
 
 def _forced_tokens(events, start, until=None):

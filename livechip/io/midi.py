@@ -169,12 +169,12 @@ class Sender:
 
     `delay`: seconds added to every event (e.g. the audio output latency, so MIDI and sound line up outside
     JACK). `velocity(voice)`: note-on velocity for a voice (default 100; 0: no note-on). `drums`: noise
-    value -> MIDI note for channel 4 (default: the General MIDI drums of `livechip.midifile.NOISE_TO_DRUM`, as
+    value -> MIDI note for channel 4 (default: the General MIDI drums of `livechip.formats.midi.NOISE_TO_DRUM`, as
     in session .mid files).
     """
 
     def __init__(self, rings, clock, out, delay=0.0, velocity=None, drums=None):
-        from livechip.midifile import NOISE_TO_DRUM
+        from livechip.formats.midi import NOISE_TO_DRUM
         self.drums = dict(NOISE_TO_DRUM if drums is None else drums)
         self.rings = list(rings)
         self.clock = clock
@@ -314,7 +314,7 @@ class Sender:
 
     def program_changes(self):
         """General MIDI programs for the four channels (square leads, synth bass, synth drum), as in .mid files."""
-        from livechip.midifile import DAW_PROGRAM
+        from livechip.formats.midi import DAW_PROGRAM
         for v, ch in CHANNELS.items():
             self.out.send([PROGRAM | ch, DAW_PROGRAM[v]])
 

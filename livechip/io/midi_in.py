@@ -28,12 +28,14 @@ POLL = 0.001             # seconds between looks at python-rtmidi's queue while 
 class MidiIn:
     """One MIDI input. `port`: None for the virtual port `name`; a string: the first existing port whose name
     contains it (case-insensitive); an int: that port's index. `now()`: the transport clock (default: the
-    monotonic clock in seconds)."""
+    monotonic clock in seconds). `clock`: let MIDI clock (0xF8) through, for following a DAW's tempo (Start,
+    Stop, Continue and Song Position Pointer always come through)."""
 
-    def __init__(self, port=None, name=VIRTUAL, now=time.monotonic):
+    def __init__(self, port=None, name=VIRTUAL, now=time.monotonic, clock=False):
         self.port = port
         self.name = name
         self.now = now
+        self.clock = clock
         self.queue = collections.deque()
         self.midi = None
         self.port_name = None
@@ -59,7 +61,7 @@ class MidiIn:
     def _open(self):
         import rtmidi
         midi, self.api, self.port_name = open_port(rtmidi.MidiIn, CLIENT, self.name, self.port)
-        midi.ignore_types(sysex=True, timing=True, active_sense=True)
+        midi.ignore_types(sysex=True, timing=not self.clock, active_sense=True)
         with self._lock:
             self.midi = midi
 

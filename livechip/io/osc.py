@@ -4,14 +4,15 @@
     ...
     server.close()
 
-Every setting of `Control` has an address: `/livechip/<path>` with one argument sets it, with no arguments
-replies with its value (`/livechip/temperature 1.2`, `/livechip/voice/p1/mode human`,
-`/livechip/voice/no/timbre/noise_mode 1`). Actions take their arguments (`/livechip/panic`,
-`/livechip/reprime song.mid`). OSC address patterns work (`/livechip/voice/*/mode off` mutes all four voices).
-Replies go to the sender, or to where `/livechip/reply HOST PORT` said (see `_route`).
+Every address comes from the tables of `livechip.settings`. Every setting of `Control` has one:
+`/livechip/<path>` with one argument sets it, with no arguments replies with its value
+(`/livechip/temperature 1.2`, `/livechip/voice/p1/mode human`, `/livechip/voice/no/timbre/noise_mode 1`).
+Actions take their arguments (`/livechip/panic`, `/livechip/reprime song.mid`). OSC address patterns work
+(`/livechip/voice/*/mode off` mutes all four voices). Replies go to the sender, or to where
+`/livechip/reply HOST PORT` said (see `_route`).
 
 Whatever arrives, the server keeps going: a packet that is not OSC, a wrong type or argument count, an unknown
-address, NaN, an out-of-range value (clamped, see `livechip.control.RANGES`) is answered with
+address, NaN, an out-of-range value (clamped to its row of `livechip.settings.SETTINGS`) is answered with
 `/livechip/error ADDRESS REASON` and a log line; both are rate-limited, and what is over the limit is counted
 in `stats` and dropped. Bundles are applied when they arrive: time tags are not waited for.
 `/livechip/subscribe HOST PORT` streams every change of state and every published note to a client.
@@ -22,46 +23,28 @@ import ipaddress
 import logging
 import math
 import socket
+import sys
 import threading
 import time
 
-from pythonosc import osc_packet
-from pythonosc.parsing import osc_types
-from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from livechip import control as ctl
 from livechip.control import ControlError, leaves
 from livechip.errors import LivechipError
-from livechip.events import VOICES
+from livechip.io.osc_wire import QUIET, CheckedDispatcher, Limiter, Renamed, TagError
+from livechip.settings import ACTION, ACTION_TABLE, PREFIX, READ_ONLY, setting_paths
+from livechip.state import find
 
 log = logging.getLogger("livechip.osc")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
-PREFIX = "/livechip"
 MAX_SUBSCRIBERS = 16
 ERROR_RATE = 500         # error replies per second (per server), with a burst of as many
 LOG_RATE = 5             # log lines per second
 PACKET_RATE = 5000       # packets per second handled at full speed; more are slowed to about 1000 a second
-
-# address (after PREFIX) -> (action, number of string arguments), from the control surface's one table
-ACTION_ADDRESSES = {address: (action, int(action in ctl.PATH_ACTIONS))
-                    for action, address in ctl.ACTION_ADDRESSES.items()}
-
-
-def setting_paths():
-    """Every single-value setting path, as its OSC address is written after /livechip/."""
-    from livechip.control import State, state_dict
-    paths = [p for p, _ in leaves("", state_dict(State())) if not p.startswith(("channel/", "drum/"))]
-    paths = [p for p in paths if p not in ("playing", "recording")]
-    paths += [f"channel/{c}" for c in range(1, 17)]
-    paths += [f"drum/{n}" for n in range(128)]
-    paths += [f"voice/{v.lower()}" for v in VOICES] + [f"voice/{v.lower()}/timbre" for v in VOICES]
-    paths += ["split", "channel_map", "drum_map"]
-    return paths
 
 
 def start_osc_server(control, host=DEFAULT_HOST, port=DEFAULT_PORT, folders=None):
@@ -70,123 +53,6 @@ def start_osc_server(control, host=DEFAULT_HOST, port=DEFAULT_PORT, folders=None
     server = OscServer(control, host, port, folders)
     server.start()
     return server
-
-
-class _Dispatcher(Dispatcher):
-    """python-osc's dispatcher, except that packets it cannot parse are reported instead of dropped silently."""
-
-    def __init__(self, on_bad_packet):
-        super().__init__(strict_timing=False)
-        self._on_bad_packet = on_bad_packet
-
-    def call_handlers_for_packet(self, data, client_address):
-        try:
-            messages = osc_packet.OscPacket(data).messages
-        except Exception as e:      # ParseError, and the decoding errors python-osc lets through
-            self._on_bad_packet(client_address, e)
-            return []
-        for m in messages:
-            address = m.message.address
-            bad = _unsupported_tags(m.message)
-            if bad:
-                self._default_handler.callback(client_address, address, _TagError(bad))
-                continue
-            if _hidden_bytes(m.message.dgram):
-                self._default_handler.callback(client_address, address, _TagError(None))
-                continue
-            pattern = any(c in address for c in "*?[{")
-            handlers = self._map.get(address) if not pattern else None   # the usual case: no matching needed
-            handlers = list(handlers or self.handlers_for_address(address))
-            if pattern:
-                # a pattern may set many settings at once, but never triggers an action, a reply route, ...
-                handlers = [h for h in handlers if h.args and h.callback.__name__ == "_setting"]
-            for handler in handlers or [self._default_handler]:
-                handler.invoke(client_address, m.message)
-        return []
-
-
-SUPPORTED_TAGS = set("ifsbhdtTFNmr[]")   # what python-osc decodes; it skips others with a warning
-
-
-def _unsupported_tags(msg):
-    """The type tags of `msg` that python-osc could not decode (it drops those arguments), as a string."""
-    try:
-        _, i = osc_types.get_string(msg.dgram, 0)
-        tags, _ = osc_types.get_string(msg.dgram, i)
-    except osc_types.ParseError:
-        return ""
-    return "".join(sorted(set(tags[1:]) - SUPPORTED_TAGS)) if tags.startswith(",") else ""
-
-
-_SIZES = {"i": 4, "f": 4, "m": 4, "r": 4, "h": 8, "d": 8, "t": 8}    # bytes of each fixed-size argument
-
-
-class _Hidden(Exception):
-    pass
-
-
-def _string(dgram, i):
-    """python-osc's get_string, except that bytes between the string's NUL and its padded end are refused."""
-    text, end = osc_types.get_string(dgram, i)
-    if any(dgram[i + len(text.encode()):end]):
-        raise _Hidden
-    return text, end
-
-
-def _hidden_bytes(dgram):
-    """True if `dgram` holds bytes python-osc skips: after the NUL that ends a string (a name with a NUL in it
-    would arrive cut short) or after the last argument."""
-    try:
-        _, i = _string(dgram, 0)
-        tags, i = _string(dgram, i)
-        for tag in tags[1:]:
-            if tag == "s":
-                _, i = _string(dgram, i)
-            elif tag == "b":
-                n, i = osc_types.get_int(dgram, i)
-                i += n + -n % 4
-            else:
-                i += _SIZES.get(tag, 0)
-        return any(dgram[i:])
-    except _Hidden:
-        return True
-    except (osc_types.ParseError, UnicodeDecodeError):
-        return False            # python-osc reports these itself
-
-
-class _TagError:
-    """Marks a message whose type tags python-osc cannot decode, or (tags None) one with hidden bytes (passed
-    to the unknown-address handler)."""
-
-    def __init__(self, tags):
-        self.tags = tags
-
-
-class _QuietPythonOsc(logging.Filter):
-    """python-osc logs a warning to the root logger for every unknown type tag: a log flood from any sender.
-    The server answers those messages itself (rate-limited), so the warning is dropped."""
-
-    def filter(self, record):
-        return not (record.module == "osc_message" and str(record.msg).startswith("Unhandled parameter type"))
-
-
-_quiet = _QuietPythonOsc()
-
-
-class _Limiter:
-    """A token bucket: `ok()` is True at most `rate` times a second (bursts of up to `rate`)."""
-
-    def __init__(self, rate):
-        self.rate, self.tokens, self.t = rate, float(rate), time.monotonic()
-
-    def ok(self):
-        now = time.monotonic()
-        self.tokens = min(self.rate, self.tokens + (now - self.t) * self.rate)
-        self.t = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 class OscServer(BlockingOSCUDPServer):
@@ -202,23 +68,23 @@ class OscServer(BlockingOSCUDPServer):
         self.routes = {}                     # (ip, port) of a sender -> (ip, port) its replies go to
         self.ip_routes = {}                  # ip -> (ip, port) for senders from that ip without a route of their own
         self.subscribers = []
-        self._errors = _Limiter(ERROR_RATE)
-        self._packet_budget = _Limiter(PACKET_RATE)
-        self._logs = _Limiter(LOG_RATE)
+        self._errors = Limiter(ERROR_RATE)
+        self._packet_budget = Limiter(PACKET_RATE)
+        self._logs = Limiter(LOG_RATE)
         self._log_suppressed = 0
         self._outbox = collections.deque(maxlen=4096)
         self._wake = threading.Event()
         self._closing = False
         self._threads = []
-        d = _Dispatcher(self._bad_packet)
+        d = CheckedDispatcher(self._bad_packet)
         for path in setting_paths():
             d.map(f"{PREFIX}/{path}", self._setting, path, needs_reply_address=True)
-        for address, (action, n) in ACTION_ADDRESSES.items():
-            d.map(f"{PREFIX}/{address}", self._action, action, n, needs_reply_address=True)
+        for a in ACTION_TABLE:
+            d.map(f"{PREFIX}/{a.address}", self._action, a.name, needs_reply_address=True)
+        for path in READ_ONLY:
+            d.map(f"{PREFIX}/{path}", self._read_only, needs_reply_address=True)
         for address, fn in (("status", self._status), ("reply", self._reply_to), ("subscribe", self._subscribe),
-                            ("unsubscribe", self._unsubscribe), ("ping", self._ping),
-                            ("playing", self._read_only), ("recording", self._read_only),
-                            ("info", self._info)):
+                            ("unsubscribe", self._unsubscribe), ("ping", self._ping), ("info", self._info)):
             d.map(f"{PREFIX}/{address}", fn, needs_reply_address=True)
         d.set_default_handler(self._unknown, needs_reply_address=True)
         super().__init__((host, port), d)
@@ -226,8 +92,8 @@ class OscServer(BlockingOSCUDPServer):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         except OSError:
             pass
-        if _quiet not in logging.root.filters:
-            logging.root.addFilter(_quiet)
+        if QUIET not in logging.root.filters:
+            logging.root.addFilter(QUIET)
         control.subscribe(self._changed)
         control.on_note(self._note)
 
@@ -262,7 +128,6 @@ class OscServer(BlockingOSCUDPServer):
 
     def handle_error(self, request, client_address):
         # a handler raised something unexpected: answer, log (rate-limited), keep serving
-        import sys
         e = sys.exc_info()[1]
         self._error(client_address, "", f"internal error: {type(e).__name__}: {e}", exc=True)
 
@@ -357,7 +222,8 @@ class OscServer(BlockingOSCUDPServer):
 
     def _action(self, client, address, fixed, *args):
         self.stats["messages"] += 1
-        action, n = fixed
+        action = fixed[0]
+        n = 1 if ACTION[action].arg else 0
         if n == 0 and len(args) == 1 and isinstance(args[0], (bool, int, float)):
             # a controller's button sends 1 on press and 0 on release: press acts, release is ignored
             if not args[0]:
@@ -384,7 +250,7 @@ class OscServer(BlockingOSCUDPServer):
         self.stats["messages"] += 1
         path = address.rsplit("/", 1)[-1]
         if args:
-            how = "transport/play and transport/stop" if path == "playing" else "record/start and record/stop"
+            how = " and ".join(a.address for a in READ_ONLY[path])
             return self._error(client, address, f"read-only; use {how}")
         self._get(client, path)
 
@@ -489,10 +355,10 @@ class OscServer(BlockingOSCUDPServer):
 
     def _unknown(self, client, address, *args):
         self.stats["messages"] += 1
-        if len(args) == 1 and isinstance(args[0], _TagError) and args[0].tags is None:
+        if len(args) == 1 and isinstance(args[0], TagError) and args[0].tags is None:
             return self._error(client, address, "bytes after a string's end (a NUL in it?) or after the last "
                                                 "argument: the message is refused")
-        if len(args) == 1 and isinstance(args[0], _TagError):
+        if len(args) == 1 and isinstance(args[0], TagError):
             return self._error(client, address, f"unsupported OSC type tag(s) {args[0].tags!r} "
                                                 f"(use i, h, f, d, s, T, F, N)")
         lower = address.lower()
@@ -501,7 +367,7 @@ class OscServer(BlockingOSCUDPServer):
             if handlers and handlers[0].callback != self._unknown:
                 self.stats["messages"] -= 1
                 for h in handlers:
-                    h.invoke(client, _Renamed(lower, args))
+                    h.invoke(client, Renamed(lower, args))
                 return
         if not address.startswith(PREFIX + "/"):
             return self._error(client, address, f"unknown address (livechip's addresses start with {PREFIX}/)")
@@ -531,21 +397,10 @@ class OscServer(BlockingOSCUDPServer):
                     self._send(target, msg)
 
 
-class _Renamed:
-    """A message under another address (for the case-insensitive retry)."""
-
-    def __init__(self, address, args):
-        self.address, self._args = address, args
-
-    def __iter__(self):
-        return iter(self._args)
-
-
 def _osc_value(path, value):
     """A setting's value as OSC arguments: None as -1 (numbers) or "none" (voices), bools as 1/0."""
     if value is None:
-        return "none" if path.startswith("channel/") or path.startswith("split/l") or path.startswith("split/h") \
-            else -1
+        return "none" if find(path)[0].type == "voice" else -1
     if isinstance(value, bool):
         return int(value)
     return value

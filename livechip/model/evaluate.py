@@ -18,17 +18,17 @@ batch is scored as far as it goes.
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from livechip import events, tx1
 from livechip.errors import LivechipError
+from livechip.model import music
+from livechip.tx1 import find_files
 
 PAPER_BATCH_SIZE, PAPER_TGT_LEN, PAPER_MEM_LEN = 10, 128, 896   # LakhNES model/reproduce_paper_eval.sh
 MIN_SONG_TOKENS = 10                                             # LakhNES skips shorter songs in evaluation
-PATTERNS = ("*.tx1.txt", "*.tx1.txt.gz")
 
 
 def song_tokens(path):
@@ -39,22 +39,6 @@ def song_tokens(path):
     if ids and events.is_wait(ids[-1]):
         ids = ids[:-1]
     return [events.START] + ids + [events.START]
-
-
-def find_files(inputs):
-    """The TX1 files named by `inputs` (files, or folders searched for *.tx1.txt(.gz)), sorted, each once."""
-    found = set()
-    for name in inputs:
-        p = Path(name)
-        if p.is_dir():
-            found.update(q for pat in PATTERNS for q in p.glob(pat) if q.is_file())
-        elif p.is_file():
-            found.add(p)
-        else:
-            raise LivechipError(f"{p}: no such file or folder")
-    if not found:
-        raise LivechipError(f"no .tx1.txt or .tx1.txt.gz files in {', '.join(map(str, inputs))}")
-    return sorted(found, key=str)
 
 
 def batches(songs, batch_size, tgt_len, all_tokens=False):
@@ -133,7 +117,6 @@ def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, m
 
 
 def eval_command(args):
-    from livechip.model import music
     from livechip.model.checkpoint import load_model
 
     if args.music:

@@ -9,7 +9,7 @@ products and heads shared among `set_threads` threads. Weights are read in place
 layout [out, in] (one contiguous row per output), so nothing is copied: an int8 weight comes with one scale per
 output row, a float weight with a row of ones.
 
-The arithmetic is the one of `txl.Block` and `txl.Cache.attend`; only the order of the additions differs
+The arithmetic is the one of `txl.Block` and `cache.Cache.attend`; only the order of the additions differs
 (fastmath lets the dot products use several accumulators), and attention divides by the softmax's sum once,
 on its output row.
 """
@@ -73,7 +73,7 @@ def layer_norm(x, w, b, eps, out):
 @njit(**EXACT)
 def store(dst, src, q8):
     """dst[:] = src, or with q8 (dst int8) rounded with one scale for the row, max |src| / 127, as
-    `txl.int8_rows` does; returns the scale (1 without q8)."""
+    `cache.int8_rows` does; returns the scale (1 without q8)."""
     if not q8:
         for d in range(src.size):
             dst[d] = src[d]

@@ -16,7 +16,7 @@ On a split of TX1 files (the test split):
 A note lasts from its NOTEON to its voice's next event (NOTEOFF or NOTEON) or the end of the score. Song i is
 continued with seed + i and take j played with seed + j, so the figures are the same on every run.
 
-    r = music_metrics(model, find_files(["../shared/data/nesmdb_tx1/test"]), MusicConfig(songs=8))
+    r = music_metrics(model, tx1.find_files(["../shared/data/nesmdb_tx1/test"]), MusicConfig(songs=8))
     r["continuation"]["key"]["scaled"]
 """
 
@@ -271,10 +271,9 @@ def options(args):
 def music_command(args):
     from livechip.model import kernels
     from livechip.model.checkpoint import load_model
-    from livechip.model.evaluate import find_files
 
     cfg = MusicConfig(**{k: v for k, v in options(args).items() if v is not None})
-    paths = find_files(args.inputs)
+    paths = tx1.find_files(args.inputs)
     torch.set_num_threads(args.threads or 1)       # one thread unless told, as `livechip play` generates
     kernels.set_threads(args.threads or 1)
     model = load_model(args.model, device=args.device)

@@ -7,7 +7,12 @@ divided by the temperature and softmaxed, then the k most probable tokens are ke
 argmax over the allowed ids.
 
 A voice mask bans that voice's note ids and nothing else, so every other token keeps its probability relative
-to the others: the banned mass is shared out in proportion, never pushed onto the waits.
+to the others: the banned mass is shared out in proportion, never pushed onto the waits. Steering
+(`livechip.model.steer`) adds two things: more banned ids (note-ons out of the key or out of a voice's range),
+which behave exactly like a voice mask, and a `bias` [V] added to the logits after the ban and before the
+temperature (so at temperature T it moves log-probabilities by bias / T, and it takes part in choosing the top k).
+A banned id stays at probability 0 whatever its bias; among the allowed ids the bias multiplies the odds of the
+biased ones (the note-ons, for density) against all the others, which keep their ratios among themselves.
 
 These are plain functions on a single [V] vector. `sample` is called once per generated token; it does a
 handful of small tensor operations and no Python loops over the vocabulary.
@@ -68,15 +73,18 @@ def banned_ids(n_token, banned_notes=None, exclude_start=True):
     return banned
 
 
-def probs(logits, temperature=0.95, top_k=32, top_p=1.0, banned=None):
+def probs(logits, temperature=0.95, top_k=32, top_p=1.0, banned=None, bias=None):
     """The probability vector [V] that `sample` draws from, for float logits [V].
 
-    `banned` is a bool [V] tensor (see `banned_ids`); banned ids get probability 0. Temperature 0 gives
+    `banned` is a bool [V] tensor (see `banned_ids`); banned ids get probability 0. `bias` is a float [V] tensor
+    added to the logits of the allowed ids (see `livechip.model.steer.density_bias`). Temperature 0 gives
     the one-hot vector of the most probable allowed id.
     """
     logits = logits.detach().float()
     if banned is not None:
         logits = logits.masked_fill(banned, -math.inf)
+    if bias is not None:
+        logits = logits + bias
     if temperature == 0:
         p = torch.zeros_like(logits)
         p[logits.argmax()] = 1.0
@@ -95,9 +103,9 @@ def probs(logits, temperature=0.95, top_k=32, top_p=1.0, banned=None):
     return p
 
 
-def sample(logits, settings, banned=None, generator=None):
+def sample(logits, settings, banned=None, generator=None, bias=None):
     """Draw one token id from logits [V] with `settings` (a SamplingSettings); returns an int."""
-    p = probs(logits, settings.temperature, settings.top_k, settings.top_p, banned)
+    p = probs(logits, settings.temperature, settings.top_k, settings.top_p, banned, bias)
     if settings.temperature == 0:
         return int(p.argmax())
     return int(torch.multinomial(p, 1, generator=generator))

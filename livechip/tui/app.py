@@ -21,326 +21,28 @@ import gc
 import math
 import sys
 import time
-from types import MappingProxyType
+from multiprocessing.connection import Connection
 
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.strip import Strip
-from textual.widget import Widget
-from textual.widgets import OptionList, Static
+from textual.widgets import Static
 
-from livechip.control import VOICE_MODES
+from livechip import presets
 from livechip.errors import LivechipError
 from livechip.events import TICKS_PER_SECOND, VOICES
+from livechip.settings import ACTION, ROW, VOICE_MODES
+from livechip.tui.draw import ASCII, LABEL, UNICODE, Lane, draw_keys, draw_stats, draw_top, figures
+from livechip.tui.keys import help_lines, key_rows, setting_keys  # noqa: F401 - key_rows: read by the docs' key table
+from livechip.tui.link import LinkedControl, LinkedMonitor, _Link, _run_in_process
+from livechip.tui.screens import HelpScreen, PresetScreen
 
 FPS = 15
 SWITCH_INTERVAL = 0.0005      # seconds: how soon a waiting thread gets the GIL back from the UI
-LABEL = 14                     # columns of a lane's label, its "│" included
 TOP_K_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 0)   # 0 = no limit, the top of the scale
 ZOOMS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)          # seconds per column
-VOICE_COLOURS = {"P1": "#5fafff", "P2": "#87d75f", "TR": "#d787ff", "NO": "#d0d0d0"}
-HUMAN = "#ffaf00"              # the player's notes, whatever the voice
-MODE_COLOURS = {"model": "#5fafff", "human": HUMAN, "off": "#ff5f5f"}
-HOLDERS = {False: ("auto:mdl", MODE_COLOURS["model"]), True: ("auto:you", HUMAN)}   # an auto voice: who has it
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-
-# what a cell of the roll shows: the model's notes, the player's, the speculative part, "now", empty
-UNICODE = {"model": ("●", "━"), "human": ("◆", "═"), "ahead": ("○", "╌"), "now": "│", "empty": " ",
-           "meter": ("▮", "▯"), "play": "▶", "stop": "■", "rec": "●", "more": "ellipsis"}
-ASCII = {"model": ("o", "-"), "human": ("#", "="), "ahead": (".", "."), "now": "|", "empty": " ",
-         "meter": ("#", "."), "play": ">", "stop": "#", "rec": "*", "more": "crop"}
-
-KEYS = (   # (keys, what they do): the help screen, in this order
-    ("1 2 3 4", "cycle the mode of P1 P2 TR NO: model -> human -> off -> auto"),
-    ("q w e r", "mute / unmute P1 P2 TR NO (volume 0; the model still plays the voice in its head)"),
-    ("a s d f", "solo P1 P2 TR NO (again: unsolo)"),
-    ("t / T", "temperature down / up (0.05)"),
-    ("k / K", "top-k down / up (1 2 4 ... 256, all)"),
-    ("p / P", "top-p down / up (0.05)"),
-    ("x", "panic: all notes off now (the model keeps its memory)"),
-    ("C", "clear the model's memory (start a new song)"),
-    ("ctrl+r", "record: start / stop"),
-    ("l", "load a preset"),
-    ("- / +", "zoom out / in: more / less time on screen"),
-    ("?", "this help"),
-    ("ctrl+q", "quit (all notes off); ctrl+c too"),
-)
-
-
-def note_name(voice, pitch):
-    if pitch is None:
-        return "--"
-    if voice == "NO":
-        return f"n{pitch}"
-    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
-
-
-# --- drawing (plain functions of a snapshot: what the tests and the lanes share) ------------------------
-
-def pitch_rows(notes, voice, height):
-    """A function pitch -> row (0 = top) fitting the lane's visible notes into `height` rows."""
-    if voice == "NO":
-        lo, hi = 1, 16
-    elif notes:
-        lo, hi = min(n.pitch for n in notes), max(n.pitch for n in notes)
-    else:
-        lo, hi = 60, 72
-    if hi - lo < height - 1:
-        pad = height - 1 - (hi - lo)
-        hi += pad // 2
-        lo = hi - (height - 1)
-    span = hi - lo
-    if span <= 0 or height <= 1:
-        return lambda p: 0
-    return lambda p: min(height - 1, max(0, round((hi - p) * (height - 1) / span)))
-
-
-def draw_roll(snap, voice, width, height, spc, now_col, glyphs=UNICODE):
-    """The roll of one voice: `height` Text lines of `width` cells; column `now_col` is "now", each column
-    `spc` ticks. The player's notes in amber with their own glyph, the model's in the voice's colour, everything
-    right of "now" (not heard yet: speculation) dimmed."""
-    notes = [n for n in snap.notes if n.voice == voice]
-    row_of = pitch_rows(notes, voice, height)
-    colour = VOICE_COLOURS[voice]
-    cells = [[glyphs["empty"]] * width for _ in range(height)]
-    kinds = [[None] * width for _ in range(height)]
-    for r in range(height):
-        if 0 <= now_col < width:
-            cells[r][now_col] = glyphs["now"]
-            kinds[r][now_col] = "now"
-    for n in notes:
-        c0 = now_col + math.floor((n.start - snap.now) / spc)
-        end = n.end if n.end is not None else max(snap.now, n.start + spc)
-        c1 = max(c0 + 1, now_col + math.ceil((end - snap.now) / spc))
-        r = row_of(n.pitch)
-        for c in range(max(c0, 0), min(c1, width)):
-            ahead = c > now_col and n.source != "human"
-            kind = "human" if n.source == "human" else ("ahead" if ahead else "model")
-            onset, body = glyphs[kind]
-            if c == c0:
-                cells[r][c], kinds[r][c] = onset, kind + "*"
-            elif kinds[r][c] is None or not kinds[r][c].endswith("*"):
-                cells[r][c], kinds[r][c] = body, kind
-    styles = {"now": "bold #808080", "model": f"bold {colour}", "human": f"bold {HUMAN}",
-              "ahead": f"dim {colour}", None: ""}
-    lines = []
-    for r in range(height):
-        t = Text(no_wrap=True, overflow="crop")
-        run, style = "", None
-        for c in range(width):
-            k = kinds[r][c]
-            s = styles[k.rstrip("*") if k else None]
-            if c > now_col and not k:
-                s = "on #1c1c1c"
-            if s != style and run:
-                t.append(run, style)
-                run = ""
-            style = s
-            run += cells[r][c]
-        if run:
-            t.append(run, style)
-        lines.append(t)
-    return lines
-
-
-def draw_label(voice, vs, level, sounding, height, solo, glyphs=UNICODE, yours=False):
-    """A lane's label: voice and mode (M muted, S solo; an auto voice says whether the model has it or the
-    player, `yours`), level meter, current note, volume."""
-    colour = VOICE_COLOURS[voice]
-    mode = vs["mode"]
-    flag = "S" if solo == voice else ("M" if vs["volume"] <= 0 else "")
-    rows = []
-    t = Text(no_wrap=True, overflow="crop")
-    t.append(f"{voice:<3}", f"bold {colour}")
-    shown, style = HOLDERS[yours] if mode == "auto" else (mode, MODE_COLOURS[mode])
-    t.append(f"{shown:<6}", f"bold {style}")
-    t.append(f"{flag:>{3 if len(shown) <= 6 else 2}}", "bold reverse #ff5f5f" if flag == "M" else "bold reverse #ffd700" if flag else "")
-    rows.append(t)
-    n = round(max(0.0, min(1.0, level)) * 8)
-    on, off = glyphs["meter"]
-    t = Text(no_wrap=True, overflow="crop")
-    t.append(on * n, colour)
-    t.append(off * (8 - n), "#444444")
-    rows.append(t)
-    rows.append(Text(f"note {note_name(voice, sounding.pitch) if sounding else '--':<4}",
-                     style=HUMAN if sounding is not None and sounding.source == "human" else ""))
-    rows.append(Text(f"vol {round(vs['volume'] * 100):>3}%", style="#808080"))
-    out = []
-    for r in range(height):
-        t = rows[r].copy() if r < len(rows) else Text()
-        t.truncate(LABEL - 1, pad=True)
-        t.append(glyphs["now"] if glyphs is ASCII else "│", "#444444")
-        out.append(t)
-    return out
-
-
-def figures(control_snap, monitor_snap):
-    """The engine's figures from both sources: the Monitor's stats win over what it reported to Control."""
-    f = dict(control_snap.get("info", {}))
-    if "ahead" in f and "lead_s" not in f:
-        f["lead_s"] = f["ahead"]
-    if "model" in f and "model_name" not in f:
-        f["model_name"] = f["model"]
-    f.update(monitor_snap.stats)
-    return f
-
-
-def _port(v, short):
-    """A port's status: its description, or on/off when the line is short; "--" when nothing was said."""
-    if v is None:
-        return "--", False
-    if v is False or str(v).lower() in ("", "off", "none", "no"):
-        return "off", True
-    if v is True or short:
-        return "on", False
-    return str(v), False
-
-
-def draw_top(cs, f, glyphs=UNICODE):
-    t = Text(no_wrap=True, overflow=glyphs["more"])
-    t.append(" livechip ", "bold reverse #5fafff")
-    t.append(f" {glyphs['play']} play " if cs.get("playing", True) else f" {glyphs['stop']} stop ", "bold")
-    if cs.get("recording") or f.get("recording") not in (None, False, "", "off"):
-        t.append(f" {glyphs['rec']} REC ", "bold reverse #ff5f5f")
-    t.append(f" {f.get('model_name', '--')}", "bold")
-    t.append(f"  temp {cs['temperature']:.2f}  top-k {cs['top_k'] or 'all'}  top-p {cs['top_p']:.2f}")
-    if cs.get("tempo", 1.0) != 1.0:
-        t.append(f"  tempo {cs['tempo']:.2f}x")
-    return t
-
-
-def draw_stats(f, width, glyphs=UNICODE):
-    t = Text(no_wrap=True, overflow=glyphs["more"])
-    short = width < 120
-
-    def item(name, value, bad=False):
-        t.append(f" {name} ", "#808080")
-        t.append(value, "bold #ff5f5f" if bad else "bold")
-        t.append(" ")
-
-    tps = f.get("tokens_per_s")
-    item("tok/s", "--" if tps is None else f"{tps:.0f}")
-    lead = f.get("lead_s")
-    item("ahead", "--" if lead is None else f"{lead:.2f}s", bad=lead is not None and lead < 0.05)
-    lat = f.get("latency_ms")
-    item("react", "--" if lat is None else f"{lat:.0f}ms")
-    x = f.get("xruns")
-    item("xruns", "--" if x is None else str(x), bad=bool(x))
-    for name, key in (("audio", "audio"), ("midi out", "midi_out"), ("in", "midi_in")):
-        item(name, *_port(f.get(key), short))
-    return t
-
-
-def draw_keys(width):
-    items = [("?", "help"), ("1-4", "mode"), ("qwer", "mute"), ("asdf", "solo"), ("t/T", "temp"),
-             ("k/K", "top-k"), ("p/P", "top-p"), ("x", "panic"), ("^q", "quit"), ("C", "clear"),
-             ("^r", "rec"), ("l", "preset"), ("-/+", "zoom")]
-    t = Text(no_wrap=True, overflow="crop")
-    for k, what in items:
-        if t.cell_len + len(k) + len(what) + 2 > width:
-            break
-        t.append(f" {k}", "bold reverse")
-        t.append(f" {what}")
-    return t
-
-
-# --- widgets -----------------------------------------------------------------------------------------
-
-class Lane(Widget):
-    """One voice: its label, then its roll. `redraw()` draws from the app's latest snapshots; the lines are
-    handed to Textual as ready-made strips (its line API), the cheapest way to repaint a whole lane."""
-
-    def __init__(self, voice):
-        super().__init__(id=f"lane-{voice.lower()}", classes="lane")
-        self.voice = voice
-        self.strips = []
-        self._styles = {}
-        self._base = None
-
-    def redraw(self):
-        app = self.app
-        w, h = self.size.width, self.size.height
-        if app.msnap is None or w <= 0 or h <= 0:
-            return
-        roll_w = max(1, w - LABEL)
-        vs = app.csnap["voices"][self.voice]
-        snap = app.msnap
-        level = snap.levels.get(self.voice)
-        sounding = snap.sounding(self.voice)
-        if level is None:
-            level = vs["volume"] if sounding is not None and vs["mode"] != "off" else 0.0
-        yours = self.voice in str(figures(app.csnap, snap).get("players", "")).split()
-        left = draw_label(self.voice, vs, level, sounding, h, app.solo, app.glyphs, yours)
-        right = draw_roll(snap, self.voice, roll_w, h, app.spc, app.now_col(roll_w), app.glyphs)
-        base = self.rich_style
-        self.strips = [self._strip(a + b, base) for a, b in zip(left, right)]
-        self.refresh()
-
-    def _strip(self, text, base):
-        if base != self._base:
-            self._base, self._styles = base, {}
-        plain, segments, pos = text.plain, [], 0
-        for span in text.spans:         # the drawing functions only append: spans are in order, apart
-            if span.start > pos:
-                segments.append(Segment(plain[pos:span.start], base))
-            style = self._styles.get(span.style)
-            if style is None:
-                style = self._styles[span.style] = base + Style.parse(span.style)
-            segments.append(Segment(plain[span.start:span.end], style))
-            pos = span.end
-        if pos < len(plain):
-            segments.append(Segment(plain[pos:], base))
-        return Strip(segments, len(plain))
-
-    def render_line(self, y):
-        if y < len(self.strips):
-            return self.strips[y]
-        return Strip.blank(self.size.width, self.rich_style)
-
-    def on_resize(self):
-        self.redraw()
-
-
-class HelpScreen(ModalScreen):
-    BINDINGS = [Binding("escape,question_mark,q,enter,space", "app.pop_screen", "close")]
-
-    def compose(self) -> ComposeResult:
-        t = Text()
-        t.append("livechip: keys\n\n", "bold")
-        for keys, what in KEYS:
-            t.append(f"  {keys:<9}", "bold #ffd700")
-            t.append(f"{what}\n")
-        t.append("\nRoll: time flows right to left past the | line (now). ", "#808080")
-        t.append("●━ model", f"bold {VOICE_COLOURS['P1']}")
-        t.append("  ")
-        t.append("◆═ you", f"bold {HUMAN}")
-        t.append("  ")
-        t.append("○╌ ahead (not heard yet)", f"dim {VOICE_COLOURS['P1']}")
-        t.append("\nEsc closes this help.", "#808080")
-        yield Static(t, id="help")
-
-
-class PresetScreen(ModalScreen):
-    """A small picker of the presets found (user presets, then shipped ones)."""
-    BINDINGS = [Binding("escape,l", "app.pop_screen", "cancel")]
-
-    def __init__(self, names):
-        super().__init__()
-        self.names = names
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="presets"):
-            yield Static("Load a preset (Enter loads, Esc cancels)", id="presets-title")
-            yield OptionList(*self.names, id="preset-list")
-
-    def on_option_list_option_selected(self, event):
-        self.app.pop_screen()
-        self.app.load_preset(self.names[event.option_index])
+ZOOM_HELP = "zoom out / in: more / less time on screen"
 
 
 # --- the app -----------------------------------------------------------------------------------------
@@ -356,19 +58,20 @@ class LivechipApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "livechip"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = (
-        [Binding(str(i + 1), f"mode('{v}')", show=False) for i, v in enumerate(VOICES)]
-        + [Binding(k, f"mute('{v}')", show=False) for k, v in zip("qwer", VOICES)]
-        + [Binding(k, f"solo('{v}')", show=False) for k, v in zip("asdf", VOICES)]
-        + [Binding("t", "nudge('temperature', -1)", show=False), Binding("T", "nudge('temperature', 1)", show=False),
-           Binding("k", "nudge('top_k', -1)", show=False), Binding("K", "nudge('top_k', 1)", show=False),
-           Binding("p", "nudge('top_p', -1)", show=False), Binding("P", "nudge('top_p', 1)", show=False),
-           Binding("x", "panic", show=False), Binding("C", "reset", show=False),
-           Binding("ctrl+r", "record", show=False, priority=True), Binding("l", "presets", show=False),
-           Binding("minus", "zoom(1)", show=False), Binding("plus,equals_sign", "zoom(-1)", show=False),
-           Binding("question_mark,f1", "help", show=False),
-           Binding("ctrl+q,ctrl+c", "quit", show=False, priority=True)]
-    )
+    # the one source of key help: the key bar shows each description, the help screen each tooltip
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "help", show=False, key_display="?", tooltip="this help"),
+        *setting_keys("voice/<v>/mode"), *setting_keys("voice/<v>/volume"),
+        *setting_keys("temperature"), *setting_keys("top_k"), *setting_keys("top_p"),
+        Binding("x", "panic", "panic", show=False, tooltip=f"panic: {ACTION['panic'].help}"),
+        Binding("ctrl+q,ctrl+c", "quit", "quit", show=False, priority=True, key_display="ctrl+q",
+                tooltip="quit (all notes off); ctrl+c too"),
+        Binding("C", "reset", "clear", show=False, tooltip=ACTION["reset"].help),
+        Binding("ctrl+r", "record", "rec", show=False, priority=True, tooltip="record: start / stop"),
+        Binding("l", "presets", "preset", show=False, tooltip="load a preset"),
+        Binding("minus", "zoom(1)", "zoom", show=False, key_display="-", tooltip=ZOOM_HELP),
+        Binding("plus,equals_sign", "zoom(-1)", "zoom", show=False, key_display="+", tooltip=ZOOM_HELP),
+    ]
 
     def __init__(self, control, monitor, fps=FPS, quit_stops=True, stopped=None, ascii=False, zoom=1):
         super().__init__()
@@ -442,7 +145,7 @@ class LivechipApp(App):
         self._show("top", draw_top(self.csnap, f, self.glyphs))
         self._show("stats", draw_stats(f, w, self.glyphs))
         self._show("keys", Text(self.message, style="bold #ffd700", no_wrap=True, overflow=self.glyphs["more"])
-                   if self.message else draw_keys(w))
+                   if self.message else draw_keys(w, self.BINDINGS))
         for lane in self.lanes:
             lane.redraw()
 
@@ -558,7 +261,7 @@ class LivechipApp(App):
                 k += step if step < 0 else 0
             value = TOP_K_STEPS[max(0, min(len(TOP_K_STEPS) - 1, k))]
         else:
-            value = round(min(v + 0.05 * step, 5.0 if name == "temperature" else 1.0), 2)
+            value = round(min(v + 0.05 * step, ROW[name].range[1]), 2)
             value = max(value, 0.05)
         self._set((name, value))
 
@@ -575,7 +278,6 @@ class LivechipApp(App):
             self._act("record_start", done="recording")
 
     def action_presets(self):
-        from livechip import presets
         names = presets.list_presets()
         if not names:
             self.say("no presets found")
@@ -604,6 +306,10 @@ class LivechipApp(App):
                 except Exception:   # noqa: BLE001 - no engine to ask: nothing is sounding
                     pass
         self.exit()
+
+
+# (keys, what they do): the help screen's lines, from the app's BINDINGS
+KEYS = help_lines(LivechipApp.BINDINGS)
 
 
 def run_tui(control, monitor, duration=None, stopped=None, quit_stops=True, ascii=False, fps=FPS, process=True):
@@ -635,149 +341,9 @@ def run_tui(control, monitor, duration=None, stopped=None, quit_stops=True, asci
     return app
 
 
-# --- the UI in a process of its own, linked to this one's Control and Monitor by a pipe -----------------
-
-class _Lines:
-    """A stand-in for stdout/stderr while the UI owns the terminal: complete lines become UI messages."""
-
-    def __init__(self, out):
-        self.out, self.part = out, ""
-
-    def write(self, text):
-        self.part += text
-        *lines, self.part = self.part.split("\n")
-        self.out.extend(line for line in lines if line.strip())
-        return len(text)
-
-    def flush(self):
-        pass
-
-
-def _run_in_process(control, monitor, done, quit_stops, ascii, fps, headless=False):
-    import collections
-    import socket
-    import subprocess
-    from multiprocessing.connection import Connection
-    here, there = socket.socketpair()
-    code = (f"from livechip.tui.app import _ui_process; "
-            f"_ui_process({there.fileno()}, {quit_stops!r}, {ascii!r}, {fps!r}, {headless!r})")
-    ui = subprocess.Popen([sys.executable, "-c", code], pass_fds=[there.fileno()])
-    there.close()
-    link = Connection(here.detach())
-    messages = collections.deque(maxlen=16)
-    out, err = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = _Lines(messages)
-    try:
-        while ui.poll() is None:
-            if link.poll(0.05):
-                try:
-                    msg = link.recv()
-                except EOFError:
-                    break
-                link.send(_answer(msg, control, monitor, done, messages))
-    finally:
-        sys.stdout, sys.stderr = out, err
-        link.close()
-        try:
-            ui.wait(2.0)
-        except subprocess.TimeoutExpired:
-            ui.terminate()
-            ui.wait(2.0)
-        for line in messages:
-            print(line, file=sys.stderr)
-
-
-def _answer(msg, control, monitor, done, messages):
-    """(True, result) or (False, reason) for one request of the UI process."""
-    kind = msg[0]
-    try:
-        if kind == "control":
-            return True, control.snapshot()
-        if kind == "monitor":
-            snap = monitor.snapshot(msg[1], msg[2])
-            notes = [(n.voice, n.pitch, n.start, n.end, n.source, n.speculative) for n in snap.notes]
-            return True, (snap.now, snap.start, snap.end, notes, dict(snap.stats), dict(snap.levels))
-        if kind == "set":
-            return True, control.set_many(msg[1])
-        if kind == "act":
-            return True, control.act(msg[1], *msg[2])
-        if kind == "messages":
-            said = list(messages)
-            messages.clear()
-            return True, said
-        if kind == "stopped":
-            return True, done()
-        return False, f"unknown request {kind!r}"
-    except LivechipError as e:
-        return False, str(e)
-    except Exception as e:      # noqa: BLE001 - an engine handler's failure is the UI's message, not a crash
-        return False, f"{kind} failed: {type(e).__name__}: {e}"
-
-
-class _Link:
-    """The UI process's end of the pipe: one request, one answer."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.broken = False
-
-    def call(self, *msg):
-        try:
-            self.conn.send(msg)
-            ok, value = self.conn.recv()
-        except (EOFError, OSError):
-            self.broken = True
-            raise LivechipError("the instrument is gone") from None
-        if not ok:
-            raise LivechipError(value)
-        return value
-
-    def stopped(self):
-        try:
-            return self.call("stopped")
-        except LivechipError:
-            return True
-
-
-class LinkedControl:
-    """Control's face for the UI process."""
-
-    def __init__(self, link):
-        self.link = link
-
-    def snapshot(self):
-        return self.link.call("control")
-
-    def set(self, path, value):
-        return self.set_many([(path, value)])[0]
-
-    def set_many(self, items):
-        return self.link.call("set", list(items))
-
-    def act(self, name, *args):
-        return self.link.call("act", name, args)
-
-    def pop_messages(self):
-        return self.link.call("messages")
-
-
-class LinkedMonitor:
-    """Monitor's face for the UI process."""
-
-    def __init__(self, link):
-        self.link = link
-
-    def snapshot(self, past_ticks, ahead_ticks):
-        from livechip.monitor import Note, Snapshot
-        now, start, end, notes, stats, levels = self.link.call("monitor", past_ticks, ahead_ticks)
-        return Snapshot(now, start, end, tuple(Note(*n) for n in notes), MappingProxyType(stats),
-                        MappingProxyType(levels))
-
-
 def _ui_process(fd, quit_stops, ascii, fps, headless=False):
     """The UI process: `fd` is its end of the socket pair to the instrument's process (`headless`: draw
     without a terminal, for bench/bench_tui.py)."""
-    from multiprocessing.connection import Connection
     link = _Link(Connection(fd))
     LivechipApp(LinkedControl(link), LinkedMonitor(link), fps=fps, quit_stops=quit_stops, stopped=link.stopped,
                 ascii=ascii).run(headless=headless)

@@ -9,8 +9,9 @@
 `/livechip/subscribe HOST PORT` makes the daemon send its whole state once and then every change and every
 published note (`/livechip/note VOICE PITCH SOURCE TIME`); `/livechip/info` is asked for once a second (the
 engine's figures are not streamed). The subscription is renewed every few seconds, so a restarted daemon is
-picked up again. Settings and actions go out on the addresses `livechip.io.osc` serves; a refusal comes back on
-`/livechip/error` and is shown by the UI (`pop_messages`). Notes are placed at the time they arrive here.
+picked up again. Settings and actions go out on the addresses of the tables in `livechip.settings`; a refusal
+comes back on `/livechip/error` and is shown by the UI (`pop_messages`). Notes are placed at the time they
+arrive here.
 """
 
 import collections
@@ -25,12 +26,12 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from livechip import control as ctl
 from livechip.errors import LivechipError
 from livechip.events import TICKS_PER_SECOND, VOICES
-from livechip.io.osc import ACTION_ADDRESSES, PREFIX
 from livechip.monitor import Monitor
+from livechip.settings import ACTION_ADDRESSES, PREFIX, READ_ONLY
+from livechip.tui.app import LivechipApp
 
 RENEW = 5.0          # seconds between subscription renewals
 INFO_EVERY = 1.0     # seconds between /livechip/info requests
-ACTION_ADDRESS = {action: address for address, (action, _) in ACTION_ADDRESSES.items()}
 
 
 def parse_address(text, default_port=9000):
@@ -86,9 +87,9 @@ class RemoteControl:
         return out
 
     def act(self, name, *args):
-        if name not in ACTION_ADDRESS:
+        if name not in ACTION_ADDRESSES:
             raise ctl.ControlError(f"no action {name!r} (actions: {', '.join(ctl.ACTIONS)})")
-        self.remote.send(f"{PREFIX}/{ACTION_ADDRESS[name]}", *args)
+        self.remote.send(f"{PREFIX}/{ACTION_ADDRESSES[name]}", *args)
 
     def snapshot(self):
         return self.remote.snapshot()
@@ -188,7 +189,7 @@ class Remote:
         with self.lock:
             if path.startswith("info/"):
                 self.info[path[5:]] = value
-            elif path in ("playing", "recording"):
+            elif path in READ_ONLY:
                 setattr(self.state, path, bool(value))
             elif path in ("channel_map", "drum_map") and value == "none":
                 setattr(self.state, path, {})
@@ -213,7 +214,6 @@ class Remote:
 
 def tui_command(args):
     """`livechip tui`: the terminal UI of a livechip already running (its OSC port), until ctrl+q."""
-    from livechip.tui.app import LivechipApp
     host, port = parse_address(args.connect)
     try:
         remote = Remote(host, port)

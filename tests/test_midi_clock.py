@@ -1,0 +1,299 @@
+"""MIDI clock, followed and led.
+
+The follower is pure logic, tested on synthetic tick streams whose true beat is known: jittered arrival times
+(uniform within +-1 ms: a 64-frame JACK period plus the reader's 1 ms polling), a tick dropped, a tick late,
+tempo changes. The sender runs on a real JACK server (dummy driver, 64-frame periods) with livechip's MIDI out
+port; a test DAW (python-rtmidi on JACK, as in tests/jack_helpers.py) records what it sends, and livechip's
+own MIDI in and follower listen to it too.
+"""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from livechip.engine.beat import BeatClock
+from livechip.io.midi_clock import (CLOCK, CONTINUE, POSITION, PPQN, START, STOP, ClockFollower, ClockOut)
+
+RATE = 48000
+
+
+def ticks(tempi, jitter=0.001, seed=0, t0=1.0):
+    """A clock source: [(bpm, beats), ...] -> (true tick times, arrival times), seconds."""
+    rng = np.random.default_rng(seed)
+    true, t = [], t0
+    for bpm, beats in tempi:
+        for _ in range(round(beats * PPQN)):
+            true.append(t)
+            t += 60 / (PPQN * bpm)
+    true = np.array(true)
+    return true, true + rng.uniform(-jitter, jitter, len(true))
+
+
+def follow(true, arrive, skip=(), probe=0.004):
+    """Feed Start and the ticks (but those in `skip`); after each tick, (tick, reported bpm, beat error in ms)
+    probed `probe` s later, against the source's true beat."""
+    f = ClockFollower()
+    f.feed(true[0] - 0.1, [START])
+    rows = []
+    for i, t in enumerate(arrive[:-1]):
+        if i in skip:
+            continue
+        f.feed(t, [CLOCK])
+        q = t + probe
+        truth = np.interp(q, true, np.arange(len(true))) / PPQN
+        bpm = 60 / (PPQN * (true[i + 1] - true[i]))
+        rows.append((i, f.bpm or 0.0, bpm, (f.beat(q) - truth) * 60 / bpm * 1e3))
+    return f, np.array(rows)
+
+
+def settled(rows, starts, beats=2):
+    """The rows from `beats` beats after each tempo starts (tick indices `starts`) to the next."""
+    keep = np.zeros(len(rows), bool)
+    for s in starts:
+        keep |= rows[:, 0] >= s + beats * PPQN
+        keep &= ~((rows[:, 0] >= s) & (rows[:, 0] < s + beats * PPQN))
+    return rows[keep]
+
+
+def test_follows_132_then_100_bpm_within_half_a_bpm_two_beats_after_each_change():
+    true, arrive = ticks([(132, 16), (100, 16)])
+    _, rows = follow(true, arrive)
+    ok = settled(rows, [0, 16 * PPQN])
+    bpm_err, phase = np.abs(ok[:, 1] - ok[:, 2]), np.abs(ok[:, 3])
+    print(f"bpm error max {bpm_err.max():.3f}; beat error p99 {np.percentile(phase, 99):.3f} ms, "
+          f"max {phase.max():.3f} ms")
+    assert bpm_err.max() < 0.5
+    assert phase.max() < 1.5        # ms
+    assert np.percentile(phase, 99) < 1.0
+
+
+def test_a_dropped_tick_and_a_late_tick_do_not_move_the_beat():
+    true, arrive = ticks([(132, 12)], seed=1)
+    arrive[150] += 0.005                       # 5 ms late
+    f, rows = follow(true, arrive, skip={200})  # and one never comes
+    ok = settled(rows, [0])
+    phase = np.abs(ok[:, 3])
+    after = np.abs(ok[ok[:, 0] > 150, 3])
+    print(f"beat error with a late and a lost tick: max {phase.max():.3f} ms; bpm error max "
+          f"{np.abs(ok[:, 1] - 132).max():.3f}")
+    assert f.ticks == len(true) - 2            # the lost tick is counted
+    assert np.abs(ok[:, 1] - 132).max() < 0.5
+    assert phase.max() < 2.0 and np.percentile(after, 90) < 1.0
+
+
+def test_a_tempo_halved_is_not_taken_for_lost_ticks():
+    """120 -> 60 bpm: the first slow tick looks like one lost tick; the second one says the tempo fell."""
+    true, arrive = ticks([(120, 8), (60, 8)], seed=2)
+    f, rows = follow(true, arrive)
+    ok = settled(rows, [0, 8 * PPQN])
+    assert f.ticks == len(true) - 2
+    assert np.abs(ok[:, 1] - ok[:, 2]).max() < 0.5
+    assert np.abs(ok[:, 3]).max() < 1.5
+
+
+def test_start_stop_continue_and_song_position():
+    f = ClockFollower()
+    period = 60 / (PPQN * 120)
+    t = 0.0
+    for _ in range(48):                         # clock while stopped: the tempo is known, the beat stays
+        t += period
+        f.feed(t, [CLOCK])
+    assert f.bpm == pytest.approx(120, abs=0.01)
+    assert not f.running(t) and f.beat(t) == 0
+
+    assert f.feed(t + 0.005, [START]) == "start"
+    assert f.running(t + 0.005) and f.beat(t + 0.005) == 0         # bar 1, waiting for the first clock
+    for k in range(49):                         # the first clock after Start is beat 0; 48 more: 2 beats
+        t += period
+        f.feed(t, [CLOCK])
+    assert f.beat(t) == pytest.approx(2, abs=0.01)
+    assert f.beat(t + period / 2) == pytest.approx(2 + 1 / 48, abs=0.01)    # smooth between ticks
+    assert f.time_of(3) == pytest.approx(t + 24 * period, abs=1e-3)
+
+    assert f.feed(t + 0.001, [STOP]) == "stop"
+    assert not f.running(t + 0.002)
+    assert f.beat(t + 1.0) == pytest.approx(2 + 1 / 24)                # held: the next tick's place
+    for _ in range(24):                         # the DAW keeps its clock going while stopped
+        t += period
+        f.feed(t, [CLOCK])
+    assert f.beat(t) == pytest.approx(2 + 1 / 24)
+    assert f.feed(t + 0.001, [CONTINUE]) == "continue"
+    t += period
+    f.feed(t, [CLOCK])
+    assert f.beat(t) == pytest.approx(2 + 1 / 24, abs=0.005)         # on from where it stopped
+
+    f.feed(t + 0.001, [STOP])
+    assert f.feed(t + 0.002, [POSITION, 64 & 0x7F, 64 >> 7]) == "position"   # 16th note 64: beat 16, bar 5
+    assert f.beat(t + 0.003) == 16
+    f.feed(t + 0.004, [CONTINUE])
+    t += period
+    f.feed(t, [CLOCK])
+    assert f.beat(t) == pytest.approx(16, abs=0.005)
+    f.feed(t + 0.001, [START])                  # Start: from the top, whatever the position was
+    t += period
+    f.feed(t, [CLOCK])
+    assert f.beat(t) == pytest.approx(0, abs=0.005)
+
+
+def test_no_clock_for_a_quarter_second_counts_as_stopped():
+    true, arrive = ticks([(120, 4)], jitter=0)
+    f = ClockFollower()
+    f.feed(true[0] - 0.01, [START])
+    for t in arrive:
+        f.feed(t, [CLOCK])
+    last = arrive[-1]
+    assert f.running(last + 0.24)
+    assert not f.running(last + 0.26)
+    f.feed(last + 0.5, [CLOCK])                 # the clock comes back without Continue: still stopped
+    assert not f.running(last + 0.5)
+    f.feed(last + 0.51, [CONTINUE])
+    assert f.running(last + 0.51)
+
+
+def test_anything_else_is_ignored():
+    f = ClockFollower()
+    for msg in ([], [0x90, 60, 100], [POSITION, 5], [POSITION, 200, 0], [0xF0, 1, 2, 0xF7], [0xFE]):
+        assert f.feed(1.0, msg) is None
+    assert f.ticks == -1 and not f.playing and f.bpm is None
+
+
+def test_a_loop_without_bandwidth_is_refused():
+    with pytest.raises(ValueError, match="bandwidth and timeout must be positive"):
+        ClockFollower(bandwidth=0)
+
+
+def test_follows_in_frames_and_steers_a_beat_clock():
+    true, arrive = ticks([(132, 8)])
+    f = ClockFollower(rate=RATE)
+    beats = BeatClock(RATE)
+    f.feed(round(true[0] * RATE) - 100, [START])
+    for t in arrive * RATE:
+        f.feed(t, [CLOCK])
+        f.steer(beats, t)
+        assert beats.beat(t + 100) == pytest.approx(f.beat(t + 100), abs=1e-9)
+    assert f.bpm == pytest.approx(132, abs=0.5) and beats.running
+    f.feed(arrive[-1] * RATE + 10, [STOP])
+    f.steer(beats, arrive[-1] * RATE + 20)
+    assert not beats.running and beats.beat(1e9) == pytest.approx(f.beat(1e9))
+
+
+# --- leading: livechip's clock out, recorded on a real JACK server --------------------------------------
+
+
+CHANGE, END, AGAIN = 16, 28, 40     # beats: 120 bpm up to CHANGE, 100 up to END (Stop), Continue from AGAIN
+
+
+@pytest.fixture(scope="module")
+def led():
+    """livechip's MIDI out sends clock from a beat clock: Start, 120 bpm, 100 bpm from beat CHANGE, Stop at
+    END, then Continue from beat AGAIN (Song Position Pointer) and a short run; a test DAW records it, and
+    livechip's MIDI in with a follower listens to it on the same server."""
+    from livechip.engine.clock import Clock
+    from livechip.io import realtime_priority
+    from livechip.io.midi import MidiOut
+    from livechip.io.midi_in import MidiIn
+    from tests.jack_helpers import JackServer, MidiRecorder, jackd_available
+    if not jackd_available():
+        pytest.skip("jackd (Debian package jackd2) is not installed")
+    with JackServer(period=64, rate=RATE) as jack:
+        daw = MidiRecorder("clockdaw")
+        daw.midi.ignore_types(sysex=True, timing=False, active_sense=True)    # a DAW that hears clock
+        out = MidiOut()
+        clock = Clock(RATE)
+        clock.start()
+        inp = MidiIn(now=clock.now, clock=True)
+        jack.connect("livechip:livechip", daw.port)
+        jack.connect("livechip:livechip", "livechip-in:livechip in")
+        follower, heard, done = ClockFollower(rate=RATE), [], threading.Event()
+
+        def listen():
+            realtime_priority()                  # as the engine's MIDI in thread
+            while not done.is_set():
+                m = inp.get(0.05)
+                if m is not None:
+                    follower.feed(*m)
+                    heard.append((m[0], follower.bpm, follower.beat(m[0])))
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        beats = BeatClock(RATE, bpm=120)
+        sender = ClockOut(beats, clock, out)
+        sender.start()
+        try:
+            beats.start(clock.now() + 0.05 * RATE)
+            beats.set_bpm(100, beats.frame(CHANGE))
+            sender.notify()
+            line = beats.anchor                      # the source's line from the change to the stop
+            time.sleep((beats.frame(END - 0.5) - clock.now()) / RATE)
+            beats.stop(beats.frame(END))
+            sender.notify()
+            time.sleep(0.5)
+            beats.start(clock.now() + 0.05 * RATE, beat=AGAIN)
+            sender.notify()
+            time.sleep(0.5)
+        finally:
+            sender.stop()
+            time.sleep(0.1)
+            done.set()
+            listener.join(1.0)
+            inp.close()
+            daw.close()
+            out.close()
+        xruns = jack.xruns()
+    return {"messages": daw.messages, "sender": sender, "heard": heard, "line": line, "xruns": xruns}
+
+
+def test_clock_out_sends_start_ticks_stop_and_continue_from_a_position(led):
+    kinds = [m for _, m in led["messages"]]
+    assert kinds[0] == [START]                                      # no clock while stopped
+    stop = kinds.index([STOP])
+    assert kinds[1:stop] == [[CLOCK]] * (END * PPQN)                # not the tick on the stop's frame
+    spp = AGAIN * 4                                                 # in 16th notes
+    assert kinds[stop + 1:stop + 3] == [[POSITION, spp & 0x7F, spp >> 7], [CONTINUE]]
+    assert kinds[-1] == [STOP]
+    assert all(m == [CLOCK] for m in kinds[stop + 3:-1]) and len(kinds) - stop - 4 >= 10
+    assert led["sender"].failed is None
+
+
+def test_clock_out_tempo_within_a_tenth_of_a_bpm_and_jitter_under_a_millisecond(led):
+    """Each tick's arrival at the DAW against the least-squares line through its tempo's ticks."""
+    msgs = led["messages"]
+    first = [m for _, m in msgs].index([START])
+    t = np.array([s for s, m in msgs[first:] if m == [CLOCK]])
+    for bpm, (lo, hi) in ((120, (0, CHANGE * PPQN)), (100, (CHANGE * PPQN, END * PPQN))):
+        seg = t[lo:hi]
+        k = np.arange(len(seg))
+        slope, at = np.polyfit(k, seg, 1)
+        res = np.abs(seg - (slope * k + at)) * 1e3
+        mean = 60 / (PPQN * slope)
+        print(f"{bpm} bpm: mean {mean:.4f} bpm, jitter p99 {np.percentile(res, 99):.3f} ms, "
+              f"max {res.max():.3f} ms")
+        assert abs(mean - bpm) < 0.1
+        assert np.percentile(res, 99) <= 1.0
+    late = led["sender"].timing() * 1e3
+    print(f"send time minus due time: p50 {np.median(late):.3f} ms, p99 {np.percentile(late, 99):.3f} ms; "
+          f"the server reported {led['xruns']} xruns")
+
+
+def test_livechip_follows_its_own_clock_through_jack(led):
+    """livechip's MIDI in and follower on the clock its MIDI out sends: the tempo within half a bpm from two
+    beats after each tempo starts, and the beat a steady latency (JACK's and the reader's) behind the beat
+    clock that sent it."""
+    f8, b8 = led["line"][:2]
+    rows = np.array([r for r in led["heard"] if r[1] is not None], dtype=float)
+    t, bpm, beat = rows.T
+    first, second = (beat >= 2) & (beat < CHANGE), (beat >= CHANGE + 2) & (beat < END)
+    assert first.sum() > 300 and second.sum() > 200
+    print(f"tempo heard: worst {np.abs(bpm[first] - 120).max():.3f} bpm off 120, "
+          f"{np.abs(bpm[second] - 100).max():.3f} off 100")
+    assert np.abs(bpm[first] - 120).max() < 0.5
+    assert np.abs(bpm[second] - 100).max() < 0.5
+    source = np.where(t < f8, b8 - (f8 - t) * 120 / (60 * RATE), b8 + (t - f8) * 100 / (60 * RATE))
+    lag = np.concatenate([(source - beat)[first] * 500, (source - beat)[second] * 600])    # ms
+    spread = np.abs(lag - np.median(lag))
+    print(f"follower behind the source: median {np.median(lag):.3f} ms, spread p99 "
+          f"{np.percentile(spread, 99):.3f} ms, max {spread.max():.3f} ms")
+    assert 0 <= np.median(lag) < 4
+    assert np.percentile(spread, 99) < 2.0
