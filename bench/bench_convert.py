@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from livechip import files, tx1
+from livechip.formats import files, tx1
 from livechip.formats import midi
 
 ROOT = Path(__file__).resolve().parents[1]

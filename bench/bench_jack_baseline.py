@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livechip.io.midi import open_client  # noqa: E402
+from livechip.realtime.midi_out import open_client  # noqa: E402
 from tests.jack_helpers import JackServer, MidiRecorder  # noqa: E402
 
 

@@ -44,7 +44,7 @@ def pct(xs, qs=(50, 99, 100)):
 
 
 def engine_for(model_dir, *human, midi_in=None, horizon=0.5, worker="process"):
-    from livechip.control import Control
+    from livechip.control.surface import Control
     from livechip.engine.engine import Engine, EngineConfig
     control = Control()
     control.set("seed", 1)
@@ -81,7 +81,7 @@ def reaction(model_dir, label, notes, gap):
 
 def rollback_cost(model, label, repeats=50):
     import torch
-    from livechip import events as ev
+    from livechip.core import events as ev
     from livechip.engine import SamplingSettings, Stream
     torch.set_num_threads(1)
     with torch.inference_mode():

@@ -95,7 +95,7 @@ def busy_load(model, stop):
     """A second model stepping non-stop in this process: the worst case for the GIL."""
     import torch
 
-    from livechip.engine.stream import Stream
+    from livechip.model.stream import Stream
     s = Stream(model, max_rollback=64)
     with torch.inference_mode():
         while not stop.is_set():
@@ -138,13 +138,13 @@ def main():
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
 
-    from livechip.control import Control
+    from livechip.control.surface import Control
     from livechip.engine.engine import DEFAULT_HORIZON, Engine, EngineConfig
 
     def load_model(path):
         import torch
         torch.set_num_threads(1)
-        from livechip.generate import load_model
+        from livechip.model.generate import load_model
         return load_model(path)
 
     # in process mode this process never loads the model (as in `livechip play`)

@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from livechip import events as ev
-from livechip.engine.stream import Stream
+from livechip.core import events as ev
+from livechip.model.stream import Stream
 from livechip.model import steer
 from livechip.model.sampling import SamplingSettings, banned_ids, sample
 
@@ -44,7 +44,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from livechip.generate import load_model
+    from livechip.model.generate import load_model
     from livechip.model.quantize import quantize_int8
     model = quantize_int8(load_model(args.model).eval())
     mem = getattr(model, "gen_mem_len", None)

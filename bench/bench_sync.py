@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from livechip.io.midi_clock import CLOCK, PPQN, START, ClockFollower
+from livechip.realtime.midi_clock import CLOCK, PPQN, START, ClockFollower
 
 
 def stream(tempi, jitter, seed, t0=1.0):

@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livechip.control import Control                    # noqa: E402
-from livechip.events import TICKS_PER_SECOND            # noqa: E402
-from livechip.monitor import Monitor                    # noqa: E402
+from livechip.control.surface import Control                    # noqa: E402
+from livechip.core.events import TICKS_PER_SECOND            # noqa: E402
+from livechip.control.monitor import Monitor                    # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 
@@ -48,7 +48,7 @@ def feed(m, score, until, ahead=TICKS_PER_SECOND, start=0):
 
 
 def song():
-    from livechip import tx1
+    from livechip.formats import tx1
     return tx1.read(SHARED / "data" / "examples" / "045_Castlevania_01_02VampireKiller.tx1.txt")
 
 
@@ -204,7 +204,7 @@ async def _phase(seconds, engine, monitor, control, with_ui, size=(80, 24), fps=
 def bench_model(path):
     """The model to play: `path`, else the shipped default, else (none installed) the busy random network of
     tests/test_osc_engine.py, which plays many notes, so the UI has plenty to draw."""
-    from livechip.generate import DEFAULT_MODEL, load_model
+    from livechip.model.generate import DEFAULT_MODEL, load_model
     path = Path(path) if path else DEFAULT_MODEL
     if (path / "config.json").exists():
         return load_model(path), path

@@ -1,4 +1,4 @@
-"""Write docs/reference.md from the tables of livechip.settings: every setting, compound path and action.
+"""Write docs/reference.md from the tables of livechip.control.settings: every setting, compound path and action.
 
     .venv/bin/python docs/gen_reference.py          # rewrites docs/reference.md
 
@@ -7,14 +7,14 @@ tests/test_reference_docs.py fails when docs/reference.md is not what this scrip
 
 from pathlib import Path
 
-from livechip.events import VOICES
-from livechip.settings import (ACTION_TABLE, GROUPS, PREFIX, READ_ONLY, SETTINGS, TYPE_NAMES, WILDCARDS)
+from livechip.core.events import VOICES
+from livechip.control.settings import ACTION_TABLE, GROUPS, PREFIX, READ_ONLY, SETTINGS, TYPE_NAMES, WILDCARDS
 
 OUT = Path(__file__).resolve().parent / "reference.md"
 
 HEAD = f"""# Reference: settings, OSC addresses and keys
 
-Written by `docs/gen_reference.py` from the tables in `livechip/settings.py` (do not edit by hand). Every
+Written by `docs/gen_reference.py` from the tables in `livechip/control/settings.py` (do not edit by hand). Every
 setting's OSC address is `{PREFIX}/` + its path: one argument sets it, none asks for it (see [osc.md](osc.md)).
 In a path, `<v>` is a voice ({", ".join(f"`{v.lower()}`" for v in VOICES)}), `<ch>` a MIDI channel 1..16 and
 `<note>` a MIDI note 0..127. A number outside its range is clamped to the nearest end (one at or below an

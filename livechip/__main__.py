@@ -1,5 +1,5 @@
 import sys
 
-from livechip.cli import main
+from livechip.cli.main import main
 
 sys.exit(main())

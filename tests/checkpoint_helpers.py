@@ -30,7 +30,7 @@ def livechip(*args, timeout=120):
 
 def run_cli(capsys, *args):
     """Run `livechip ARGS` in this process through the real entry point; returns (exit status, stdout, stderr)."""
-    from livechip.cli import main
+    from livechip.cli.main import main
     rc = main([str(a) for a in args])
     out = capsys.readouterr()
     return rc, out.out, out.err

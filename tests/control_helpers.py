@@ -9,8 +9,8 @@ from pythonosc import osc_packet
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from livechip.apu.driver import Timbre
-from livechip.control import RANGES, VOICE_MODES
-from livechip.events import VOICES
+from livechip.control.surface import RANGES, VOICE_MODES
+from livechip.core.events import VOICES
 
 
 def assert_valid_state(snap):

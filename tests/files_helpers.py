@@ -7,7 +7,7 @@ import struct
 import mido
 from hypothesis import strategies as st
 
-from livechip import events as ev
+from livechip.core import events as ev
 
 WAIT_IDS = st.integers(1, 370)
 NOTE_IDS = st.integers(371, 630)

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from livechip.io.midi import open_client
+from livechip.realtime.midi_out import open_client
 
 _count = itertools.count()
 
@@ -30,7 +30,7 @@ def note_happy_model(folder, seed=0):
     seconds of its music hold many notes (an untrained model otherwise mostly waits, seconds at a time)."""
     import torch
 
-    from livechip import events as ev
+    from livechip.core import events as ev
     from livechip.model.checkpoint import save_model
     from livechip.model.txl import TransformerXL, TXLConfig
     torch.manual_seed(seed)
@@ -293,7 +293,7 @@ def note_events(messages, instant=0.0005):
     """A DAW recording as (seconds, voice, pitch or None) note events: channels 1-4 = P1, P2, TR, NO (drum
     notes turned back into noise values). Messages less than `instant` apart count as one instant (JACK
     delivers a period's messages together); at one instant a voice keeps only its last event, as on the chip."""
-    from livechip.events import VOICES
+    from livechip.core.events import VOICES
     from livechip.formats.midi import DRUM_TO_NOISE
     last = {}
     start = None

@@ -11,7 +11,7 @@ Both use python-rtmidi on JACK, like the daemon, so they add nothing the daemon 
 import random
 import time
 
-from livechip.io.midi import open_client
+from livechip.realtime.midi_out import open_client
 
 KBD_PORT = "kbd:out"
 LIVECHIP_IN = "livechip-in:livechip in"

@@ -4,9 +4,9 @@ import mido
 import numpy as np
 import pytest
 
-from livechip import adapt, tx1
-from livechip.cli import main
-from livechip.events import TICKS_PER_SECOND
+from livechip.formats import adapt, tx1
+from livechip.cli.main import main
+from livechip.core.events import TICKS_PER_SECOND
 from livechip.formats import midi
 from livechip.model import data
 from tests.train_helpers import band_midi

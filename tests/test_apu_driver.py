@@ -5,12 +5,12 @@ import wave
 import numpy as np
 import pytest
 
-from livechip import cli
+from livechip.cli import main as cli
 from livechip.apu import driver, render
 from livechip.apu.apu import NTSC, Apu
 from livechip.apu.driver import DEFAULTS, PRESETS, Driver, Timbre, load_timbres, score_log
-from livechip.errors import LivechipError
-from livechip.events import NoteEvent, Score
+from livechip.core.errors import LivechipError
+from livechip.core.events import NoteEvent, Score
 from tests.apu_helpers import cents, fundamental, similarity
 
 RATE = 44100
@@ -180,7 +180,7 @@ def test_timbres_are_validated_plain_data(tmp_path):
 def test_lakhnes_preset_sounds_like_the_lakhnes_render_path(shared):
     # TX1 rendered the way the LakhNES synthesis server does (volume 15, duty 12.5 %, VGMPlay): our driver with
     # the lakhnes preset must give the same music (same metric and target as the game logs)
-    from livechip import tx1
+    from livechip.formats import tx1
     path = shared / "data" / "examples" / "202_LawnMower_02_03LevelClear.tx1.txt"
     ref = shared / "data" / "renders" / "tx1_lakhnes_path" / "202_LawnMower_02_03LevelClear.tx1.full.vgmplay.wav"
     if not ref.exists():

@@ -9,7 +9,7 @@ import pytest
 
 from livechip.apu import render, vgm
 from livechip.apu.apu import NTSC, PAL
-from livechip.errors import FileFormatError
+from livechip.core.errors import FileFormatError
 
 
 def _vgm(commands, clock=NTSC, version=0x161):

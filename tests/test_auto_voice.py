@@ -11,8 +11,8 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from livechip import events as ev
-from livechip.control import Control
+from livechip.core import events as ev
+from livechip.control.surface import Control
 from livechip.engine.jam import Router
 from tests.control_helpers import Client, free_udp_port
 from tests.jack_helpers import JackServer, MidiRecorder, jackd_available, note_happy_model, start_play

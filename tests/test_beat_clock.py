@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from livechip.engine.beat import BeatClock
+from livechip.realtime.beat import BeatClock
 
 RATE = 48000
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from livechip.errors import CheckpointError
+from livechip.core.errors import CheckpointError
 from livechip.model.checkpoint import import_lakhnes, load_model, save_model
 from tests.txl_helpers import random_model
 from tests.checkpoint_helpers import (CONTAINERS, FIXTURES, MARKER, fixtures, livechip, no_marker,  # noqa: F401

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 import torch
 
-from livechip.errors import CheckpointError
+from livechip.core.errors import CheckpointError
 from livechip.model.lakhnes import expected_shapes, load_lakhnes
 from tests.checkpoint_helpers import CONTAINERS, FIXTURES, MARKER, ROOT, fixtures, no_marker  # noqa: F401
 
@@ -73,7 +73,7 @@ def test_hostile_files_are_refused_without_running_their_payload(shared, evil, n
 def test_hostile_refusal_in_a_fresh_process_has_no_side_effect(shared, no_marker):
     """In a clean interpreter: refused, nothing created, and no LakhNES/torch-module class was imported."""
     import subprocess
-    code = ("import sys\nfrom livechip.model.lakhnes import load_lakhnes\nfrom livechip.errors import CheckpointError\n"
+    code = ("import sys\nfrom livechip.model.lakhnes import load_lakhnes\nfrom livechip.core.errors import CheckpointError\n"
             "for p in sys.argv[1:]:\n"
             "    try:\n        load_lakhnes(p)\n        print('LOADED', p)\n"
             "    except CheckpointError as e:\n        print('REFUSED', e)\n"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from livechip.apu.driver import DEFAULTS, Timbre
-from livechip.control import (ACTIONS, DEFAULT_CHANNEL_MAP, Control, ControlError, State, VOICE_MODES, leaves)
-from livechip.errors import LivechipError
+from livechip.control.surface import ACTIONS, DEFAULT_CHANNEL_MAP, Control, ControlError, State, VOICE_MODES, leaves
+from livechip.core.errors import LivechipError
 from tests.control_helpers import assert_valid_state
 
 

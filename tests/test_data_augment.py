@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from livechip import events, tx1
-from livechip.events import START, VOICES
+from livechip.core import events
+from livechip.formats import tx1
+from livechip.core.events import START, VOICES
 from livechip.model import data
 
 KIRBY = "191_Kirby_sAdventure_02_03PlainsLevel"       # all four voices, 95.8 s

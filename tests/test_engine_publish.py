@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.apu.apu import Apu
 from livechip.apu.driver import Driver
-from livechip.control import Control
+from livechip.control.surface import Control
 from livechip.engine.engine import Engine, EngineConfig
-from livechip.monitor import Monitor
+from livechip.control.monitor import Monitor
 from tests.test_osc_engine import busy_model
 
 

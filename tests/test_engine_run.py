@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.apu.apu import Apu
-from livechip.control import Control
-from livechip.engine.clock import frames_to_ticks
+from livechip.control.surface import Control
+from livechip.realtime.clock import frames_to_ticks
 from livechip.engine.engine import Engine, EngineConfig
 
 WAIT = ev.token_id("WT_2205")     # 50 ms
@@ -130,7 +130,7 @@ def test_recording_wav_is_exactly_what_its_register_log_plays(engine, tmp_path):
 
 
 def test_save_writes_four_files_that_read_back(engine, tmp_path):
-    from livechip import tx1
+    from livechip.formats import tx1
     from livechip.formats import midi
     from livechip.apu import vgm
     from livechip.apu.render import read_wav

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from livechip.engine.clock import FOLLOW, Clock, TempoMap
-from livechip.engine.schedule import AUDIO, MIDI, NEVER, EventLog, Ring
+from livechip.realtime.clock import FOLLOW, Clock, TempoMap
+from livechip.realtime.ring import AUDIO, MIDI, NEVER, EventLog, Ring
 
 
 def take(ring, c, until):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from livechip import events
-from livechip.cli import build_parser
+from livechip.core import events
+from livechip.cli.main import build_parser
 from livechip.model.checkpoint import import_lakhnes, load_model
 from livechip.model.evaluate import PAPER_MEM_LEN, batches, evaluate, find_files, song_tokens
 from tests.checkpoint_helpers import FIXTURES, fixtures, reference, run_cli

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livechip import events as ev
-from livechip.events import NoteEvent, Score
+from livechip.core import events as ev
+from livechip.core.events import NoteEvent, Score
 from tests.files_helpers import canonical_tokens, token_lists
 
 

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from livechip import cli, files, tx1
+from livechip.cli import main as cli
+from livechip.formats import files, tx1
 from livechip.formats import midi
 from tests.files_helpers import malformed_files, midi_bytes, off, on
 

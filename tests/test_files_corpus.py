@@ -16,7 +16,7 @@ import tarfile
 
 import pytest
 
-from livechip import files, tx1
+from livechip.formats import files, tx1
 from livechip.formats import midi
 
 

@@ -7,8 +7,8 @@ line and the real network are in tests/test_generate_cli.py.
 import pytest
 import torch
 
-from livechip import events as ev
-from livechip.generate import generate
+from livechip.core import events as ev
+from livechip.model.generate import generate
 from livechip.model.sampling import SamplingSettings
 from tests.generate_helpers import ToyModel
 

@@ -1,5 +1,5 @@
 """`livechip generate` end to end: a real model folder (the tiny fixture checkpoint saved in livechip's format),
-real TX1 and MIDI files from the shared data, the command's own entry point (`livechip.cli.main`, in-process
+real TX1 and MIDI files from the shared data, the command's own entry point (`livechip.cli.main.main`, in-process
 to keep the suite fast; Ctrl-C is tested on the real command in a subprocess)."""
 
 import os
@@ -13,9 +13,9 @@ import time
 import pytest
 import torch
 
-from livechip import events as ev
-from livechip.cli import main
-from livechip import files
+from livechip.core import events as ev
+from livechip.cli.main import main
+from livechip.formats import files
 from tests.generate_helpers import tiny_txl
 
 EXAMPLE = "225_MegaMan2_01_02Title"
@@ -61,8 +61,8 @@ def test_missing_model_folder_is_one_clear_line(tmp_path, run):
 
 
 def test_without_model_flag_uses_the_default_folder(tmp_path, run, monkeypatch):
-    import livechip.generate
-    monkeypatch.setattr(livechip.generate, "DEFAULT_MODEL", tmp_path / "models" / "default")
+    import livechip.model.generate
+    monkeypatch.setattr(livechip.model.generate, "DEFAULT_MODEL", tmp_path / "models" / "default")
     p = run("-o", tmp_path / "x.mid", check=False)
     assert p.returncode == 2 and "pass --model DIR" in p.stderr and str(tmp_path / "models") in p.stderr
 

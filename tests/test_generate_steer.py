@@ -1,6 +1,6 @@
 """`livechip generate` steered by --key, --scale, --density, --low and --high: the shipped model (models/default,
 int8 as play runs it), short takes with fixed seeds, the written files read back. The command's entry point runs
-in-process (`livechip.cli.main`) to keep the suite fast; one bad name goes through the real command. Each take
+in-process (`livechip.cli.main.main`) to keep the suite fast; one bad name goes through the real command. Each take
 continues the first seconds of a song from the shared data (an unprimed take can open with seconds of silence), and
 only the notes the model wrote after it are checked."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from livechip import events as ev
-from livechip import files
-from livechip.cli import main
+from livechip.core import events as ev
+from livechip.formats import files
+from livechip.cli.main import main
 from livechip.model.steer import Steering
 
 ROOT = Path(__file__).resolve().parents[1]

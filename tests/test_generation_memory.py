@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from livechip.engine.stream import Stream
-from livechip.errors import CheckpointError
+from livechip.model.stream import Stream
+from livechip.core.errors import CheckpointError
 from livechip.model.checkpoint import load_model, save_model
 from livechip.model.quantize import quantize_int8
 from tests.txl_helpers import random_model

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from livechip.io import JACK_SHM, jack_client_stalled, jack_clients
-from livechip.io.midi import MidiOut
-from livechip.io.midi_in import MidiIn
+from livechip.realtime.system import JACK_SHM, jack_client_stalled, jack_clients
+from livechip.realtime.midi_out import MidiOut
+from livechip.realtime.midi_in import MidiIn
 from tests.jack_helpers import JackServer, jackd_available
 from tests.jam_helpers import LIVECHIP_IN
 

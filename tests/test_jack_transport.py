@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from livechip.engine.beat import BeatClock
-from livechip.engine.clock import Clock
-from livechip.errors import DeviceError
-from livechip.io.jack_transport import BBT, ROLLING, STOPPED, JackTransport, Position, line
+from livechip.realtime.beat import BeatClock
+from livechip.realtime.clock import Clock
+from livechip.core.errors import DeviceError
+from livechip.realtime.jack_transport import BBT, ROLLING, STOPPED, JackTransport, Position, line
 from tests.jack_helpers import JackServer, jackd_available
 
 RATE = 48000

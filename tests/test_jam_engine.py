@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from livechip import events as ev
-from livechip.control import Control
+from livechip.core import events as ev
+from livechip.control.surface import Control
 from livechip.engine.engine import Engine, EngineConfig
 from livechip.model.checkpoint import load_model, save_model
 from tests.jack_helpers import JackServer, MidiRecorder, jackd_available

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from livechip.errors import DeviceError
-from livechip.io.midi_in import MidiIn
+from livechip.core.errors import DeviceError
+from livechip.realtime.midi_in import MidiIn
 from tests.jack_helpers import JackServer, jackd_available
 from tests.jam_helpers import LIVECHIP_IN, Keyboard
 

@@ -5,7 +5,7 @@ player's note relative to its arrival is checked on the engine's own tape in tes
 
 import pytest
 
-from livechip import tx1
+from livechip.formats import tx1
 from tests.jack_helpers import (AudioCapture, JackServer, MidiRecorder, jackd_available, left_sounding,
                                 note_happy_model, start_play, wait_for_notes)
 from tests.jam_helpers import LIVECHIP_IN, Keyboard, melody, play

@@ -6,8 +6,8 @@ notes are in that history in order, and the model never chose a note on a voice 
 import torch
 from hypothesis import given, settings, strategies as st
 
-from livechip import events as ev
-from livechip.control import Control
+from livechip.core import events as ev
+from livechip.control.surface import Control
 from livechip.engine import SamplingSettings, Stream
 from livechip.engine.jam import Router
 from tests.txl_helpers import random_model

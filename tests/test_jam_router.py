@@ -2,8 +2,8 @@
 
 from hypothesis import given, settings, strategies as st
 
-from livechip import events as ev
-from livechip.control import Control
+from livechip.core import events as ev
+from livechip.control.surface import Control
 from livechip.engine.jam import Router, Turns
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from livechip.control import Control
+from livechip.control.surface import Control
 from livechip.engine.engine import Engine, EngineConfig
 from livechip.model.checkpoint import save_model
 from tests.jack_helpers import JackServer, MidiRecorder, jackd_available

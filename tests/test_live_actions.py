@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from livechip import control as ctl
-from livechip import events as ev
-from livechip.files import write_score
+from livechip.control import surface as ctl
+from livechip.core import events as ev
+from livechip.formats.files import write_score
 from tests.control_helpers import Client, free_udp_port
 from tests.jack_helpers import (JackServer, MidiRecorder, jackd_available, left_sounding, note_happy_model,
                                 start_play, wait_for_notes)
@@ -237,7 +237,7 @@ def test_a_take_from_record_start_to_record_stop_has_all_four_files(session):
     files = [Path(stem + ext) for ext in (".mid", ".tx1.txt", ".wav", ".vgm")]
     assert all(f.is_file() and f.stat().st_size > 0 for f in files), list(s.takes.iterdir())
     from livechip.apu import vgm
-    from livechip.files import read_score
+    from livechip.formats.files import read_score
     take = read_score(files[1])
     seconds = take.end / ev.TICKS_PER_SECOND
     assert 1.9 < seconds < 4.0, seconds                                 # start..stop, not the session

@@ -19,7 +19,7 @@ import time
 import pytest
 from pythonosc import osc_packet
 
-from livechip.events import TICKS_PER_SECOND
+from livechip.core.events import TICKS_PER_SECOND
 from livechip.tui.client import Remote
 from tests.control_helpers import free_udp_port, message
 from tests.jack_helpers import (JackServer, MidiRecorder, jackd_available, note_events, note_happy_model,

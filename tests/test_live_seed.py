@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from livechip import presets
+from livechip.control import presets
 from tests.control_helpers import Client, free_udp_port
 from tests.jack_helpers import JackServer, MidiRecorder, jackd_available, note_happy_model
 from tests.test_live_controls import SAMPLING, act, live, ons, put

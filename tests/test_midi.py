@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livechip import events as ev
-from livechip import tx1
-from livechip.events import NoteEvent, Score
+from livechip.core import events as ev
+from livechip.formats import tx1
+from livechip.core.events import NoteEvent, Score
 from livechip.formats import midi
 from tests.files_helpers import midi_bytes, off, on, token_lists
 
@@ -175,7 +175,7 @@ def test_daw_midi_round_trip_on_the_frame_grid(score):
 
 
 def test_mido_errors_become_file_format_errors():
-    from livechip.errors import FileFormatError
+    from livechip.core.errors import FileFormatError
     with pytest.raises(FileFormatError, match=r"x\.mid \(near byte \d+\): corrupt MIDI data"):
         midi.parse(b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x04\x00\x3c\x40\x00", "x.mid")
     with pytest.raises(FileFormatError, match=r"y\.mid \(byte \d+\): truncated"):

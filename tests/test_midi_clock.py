@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from livechip.engine.beat import BeatClock
-from livechip.io.midi_clock import (CLOCK, CONTINUE, POSITION, PPQN, START, STOP, ClockFollower, ClockOut)
+from livechip.realtime.beat import BeatClock
+from livechip.realtime.midi_clock import CLOCK, CONTINUE, POSITION, PPQN, START, STOP, ClockFollower, ClockOut
 
 RATE = 48000
 
@@ -190,10 +190,10 @@ def led():
     """livechip's MIDI out sends clock from a beat clock: Start, 120 bpm, 100 bpm from beat CHANGE, Stop at
     END, then Continue from beat AGAIN (Song Position Pointer) and a short run; a test DAW records it, and
     livechip's MIDI in with a follower listens to it on the same server."""
-    from livechip.engine.clock import Clock
-    from livechip.io import realtime_priority
-    from livechip.io.midi import MidiOut
-    from livechip.io.midi_in import MidiIn
+    from livechip.realtime.clock import Clock
+    from livechip.realtime.system import realtime_priority
+    from livechip.realtime.midi_out import MidiOut
+    from livechip.realtime.midi_in import MidiIn
     from tests.jack_helpers import JackServer, MidiRecorder, jackd_available
     if not jackd_available():
         pytest.skip("jackd (Debian package jackd2) is not installed")

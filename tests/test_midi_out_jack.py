@@ -8,8 +8,8 @@ the `livechip-audio` output. Notes must come at the same times within one audio 
 import numpy as np
 import pytest
 
-from livechip import events as ev
-from livechip import tx1
+from livechip.core import events as ev
+from livechip.formats import tx1
 from livechip.apu.render import read_wav, render_score
 from tests.jack_helpers import (AudioCapture, JackServer, MidiRecorder, jackd_available, left_sounding,
                                 note_events, note_happy_model, start_play)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from livechip import tx1
-from livechip.cli import main
-from livechip.events import TICKS_PER_SECOND as TPS
-from livechip.events import NoteEvent, Score, event_order
-from livechip.model.music import (cosine, notes, onset_intervals, pitch_classes, pooled, scaled, take_stats)
+from livechip.formats import tx1
+from livechip.cli.main import main
+from livechip.core.events import TICKS_PER_SECOND as TPS
+from livechip.core.events import NoteEvent, Score, event_order
+from livechip.model.music import cosine, notes, onset_intervals, pitch_classes, pooled, scaled, take_stats
 from tests.checkpoint_helpers import run_cli
 from tests.conftest import ROOT
 

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from livechip.apu.driver import Timbre
-from livechip.control import Control
-from livechip.io.osc import DEFAULT_HOST, DEFAULT_PORT, setting_paths, start_osc_server
+from livechip.control.surface import Control
+from livechip.control.osc import DEFAULT_HOST, DEFAULT_PORT, setting_paths, start_osc_server
 from tests.control_helpers import Client, assert_valid_state, free_udp_port
 
 COMPOUND = {"split", "channel_map", "drum_map"}

@@ -13,9 +13,9 @@ import time
 import pytest
 import torch
 
-from livechip import events as ev
-from livechip.control import Control
-from livechip.io.osc import start_osc_server
+from livechip.core import events as ev
+from livechip.control.surface import Control
+from livechip.control.osc import start_osc_server
 from tests.control_helpers import Client, assert_valid_state
 from tests.jack_helpers import JackServer, MidiRecorder, jackd_available
 from tests.test_osc_fuzz import BAD_KINDS, random_packet

@@ -13,8 +13,8 @@ import time
 import pytest
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from livechip.control import Control
-from livechip.io.osc import setting_paths, start_osc_server
+from livechip.control.surface import Control
+from livechip.control.osc import setting_paths, start_osc_server
 from tests.control_helpers import Client, assert_valid_state, message
 
 ADDRESSES = [f"/livechip/{p}" for p in setting_paths()] + [

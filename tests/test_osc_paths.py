@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from livechip.control import Control
-from livechip.folders import Folders
-from livechip.io.osc import start_osc_server
+from livechip.control.surface import Control
+from livechip.control.folders import Folders
+from livechip.control.osc import start_osc_server
 from tests.control_helpers import Client
 from tests.jack_helpers import JackServer, jackd_available, note_happy_model
 from tests.tui_helpers import write_song

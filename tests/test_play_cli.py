@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from livechip import events as ev
-from livechip import tx1
+from livechip.core import events as ev
+from livechip.formats import tx1
 from livechip.formats import midi
 from tests.jack_helpers import note_happy_model
 
@@ -63,7 +63,7 @@ def test_play_runs_the_model_process_on_the_int8_form_unless_told_not_to(model, 
 
 
 def test_devices_says_there_are_none_here(capsys, monkeypatch):
-    from livechip.cli import main
+    from livechip.cli.main import main
     monkeypatch.setenv("JACK_DEFAULT_SERVER", f"none{os.getpid()}")
     assert main(["devices"]) == 0
     out = capsys.readouterr().out
@@ -78,7 +78,7 @@ def test_devices_says_there_are_none_here(capsys, monkeypatch):
     (["--threads", "0"], "--threads"),
 ])
 def test_play_refuses_bad_arguments_in_one_line(args, word, capsys):
-    from livechip.cli import main
+    from livechip.cli.main import main
     assert main(["play", "--no-tui", *args]) == 2
     err = capsys.readouterr().err
     assert word in err and len(err.strip().splitlines()) == 1, err

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from livechip import presets
-from livechip.control import Control
-from livechip.errors import FileFormatError, LivechipError
+from livechip.control import presets
+from livechip.control.surface import Control
+from livechip.core.errors import FileFormatError, LivechipError
 from tests.control_helpers import assert_valid_state
 
 SHIPPED = sorted(p.stem for p in presets.SHIPPED.glob("*.toml"))
@@ -161,8 +161,8 @@ def test_shipped_presets_play(name, tmp_path):
     import sys
     from pathlib import Path
 
-    from livechip import tx1
-    from livechip.presets import load_preset
+    from livechip.formats import tx1
+    from livechip.control.presets import load_preset
 
     root = Path(__file__).resolve().parents[1]
     if not (root / "models" / "default" / "config.json").is_file():

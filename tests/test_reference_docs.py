@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from livechip.control import Control, ControlError
-from livechip.io.osc import start_osc_server
-from livechip.settings import ACTION_TABLE, READ_ONLY, SETTINGS, expand
+from livechip.control.surface import Control, ControlError
+from livechip.control.osc import start_osc_server
+from livechip.control.settings import ACTION_TABLE, READ_ONLY, SETTINGS, expand
 from livechip.tui.app import KEYS, LivechipApp, key_rows
 from tests.control_helpers import Client
 
@@ -128,6 +128,6 @@ def test_the_tui_keys_are_its_bindings_and_the_table_names_the_setting_keys():
 
 
 def test_presets_do_not_import_the_control_surface():
-    code = "import sys, livechip.presets; print('livechip.control' in sys.modules)"
+    code = "import sys, livechip.control.presets; print('livechip.control.surface' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -9,8 +9,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from livechip import events as ev
-from livechip.engine.stream import Stream
+from livechip.core import events as ev
+from livechip.model.stream import Stream
 from livechip.model import steer
 from livechip.model.sampling import SamplingSettings, banned_ids, probs
 from livechip.model.steer import SCALES, Steering, ban_mask, density_bias

@@ -7,7 +7,7 @@ the Stream's own bookkeeping. tests/test_stream_model.py repeats the rollback ch
 import pytest
 import torch
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.engine import SamplingSettings, Stream
 from tests.generate_helpers import ToyModel
 

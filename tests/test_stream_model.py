@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.engine import SamplingSettings, Stream
 from tests.generate_helpers import ToyModel, tiny_txl
 
@@ -110,7 +110,7 @@ def crawling_model():
 
 @pytest.mark.parametrize("pace", [True, False])
 def test_pace_keeps_a_crawling_model_moving_in_time(pace):
-    from livechip.engine.stream import CRAWL, FRAME_TICKS
+    from livechip.model.stream import CRAWL, FRAME_TICKS
     s = Stream(crawling_model(), SamplingSettings(seed=0), max_rollback=64, pace=pace)
     with torch.inference_mode():
         s.generate_until(10 * SEC, max_tokens=2000)

@@ -7,9 +7,9 @@ import shutil
 import pytest
 import torch
 
-from livechip import events
-from livechip.cli import main
-from livechip.engine.stream import Stream
+from livechip.core import events
+from livechip.cli.main import main
+from livechip.model.stream import Stream
 from livechip.model import data, train
 from livechip.model.checkpoint import load_model
 from livechip.model.sampling import SamplingSettings

@@ -9,11 +9,11 @@ tested on `livechip play` in tests/test_tui_live.py.
 
 import pytest
 
-from livechip.control import Control
-from livechip.events import TICKS_PER_SECOND
-from livechip.monitor import Monitor
-from livechip.presets import load_preset, preset_state
-from livechip.control import state_dict
+from livechip.control.surface import Control
+from livechip.core.events import TICKS_PER_SECOND
+from livechip.control.monitor import Monitor
+from livechip.control.presets import load_preset, preset_state
+from livechip.control.surface import state_dict
 from livechip.tui.app import KEYS, HelpScreen, LivechipApp, PresetScreen
 from tests.tui_helpers import play_into, run, screen_text, session_monitor, song
 

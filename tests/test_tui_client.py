@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from livechip.control import Control
-from livechip.errors import LivechipError
-from livechip.io.osc import start_osc_server
+from livechip.control.surface import Control
+from livechip.core.errors import LivechipError
+from livechip.control.osc import start_osc_server
 from livechip.tui.app import LivechipApp
 from livechip.tui.client import Remote, parse_address
 from tests.tui_helpers import run, screen_text

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from livechip.events import TICKS_PER_SECOND
-from livechip.monitor import Monitor, Note
+from livechip.core.events import TICKS_PER_SECOND
+from livechip.control.monitor import Monitor, Note
 
 
 def test_a_note_lasts_until_its_voice_next_event():

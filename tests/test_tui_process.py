@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from livechip.control import Control
+from livechip.control.surface import Control
 from livechip.tui.app import LivechipApp
 from livechip.tui.link import LinkedControl, LinkedMonitor, _answer, _Link, _run_in_process
 from tests.tui_helpers import run, screen_text, session_monitor

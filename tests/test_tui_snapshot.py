@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from livechip.control import Control
+from livechip.control.surface import Control
 from livechip.tui.app import LivechipApp
 from tests.tui_helpers import SNAPSHOTS, run, screen_svg, screen_text, session_monitor
 

@@ -4,9 +4,9 @@ import gzip
 
 import pytest
 
-from livechip import tx1
-from livechip.errors import FileFormatError
-from livechip.events import NoteEvent, Score
+from livechip.formats import tx1
+from livechip.core.errors import FileFormatError
+from livechip.core.events import NoteEvent, Score
 
 
 def test_examples_round_trip_byte_for_byte(shared, tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from livechip.errors import CheckpointError
+from livechip.core.errors import CheckpointError
 from livechip.model.txl import TransformerXL, TXLConfig
 from tests.txl_helpers import fixture_model, fixture_name, load_fixture, random_model, reference  # noqa: F401
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from livechip import places
+from livechip.core import places
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_FILES = ("config.json", "model.safetensors", "README.md")
@@ -156,7 +156,7 @@ def test_the_user_folders_come_first_and_play_help_names_them(venv, tmp_path, en
     (models / "mine").mkdir(parents=True)
     presets.mkdir(parents=True)
     (presets / "lakhnes.toml").write_text('name = "my lakhnes"\n')
-    found = run(folder / "bin" / "python", "-c", "from livechip import places, presets; "
+    found = run(folder / "bin" / "python", "-c", "from livechip.core import places; from livechip.control import presets; "
                 "print(presets.find_preset('lakhnes')); print(places.find_model('mine')); "
                 "print(presets.find_preset('accompany'))", cwd=tmp_path, env=env).stdout.split()
     assert found == [str(presets / "lakhnes.toml"), str(models / "mine"),
@@ -167,7 +167,7 @@ def test_the_user_folders_come_first_and_play_help_names_them(venv, tmp_path, en
 
 def test_a_checkout_and_an_editable_install_read_the_top_level_folders(src, tmp_path_factory, tmp_path, env):
     assert places.SHIPPED_MODELS == ROOT / "models" and places.SHIPPED_PRESETS == ROOT / "presets"   # this one
-    where = "import livechip; from livechip import places; print(livechip.__file__, places.find_model(), " \
+    where = "import livechip; from livechip.core import places; print(livechip.__file__, places.find_model(), " \
             "places.SHIPPED_PRESETS)"
     want = [str(src / "livechip/__init__.py"), str(src / "models/default"), str(src / "presets")]
     bare, _ = fresh_venv(tmp_path_factory.mktemp("bare"))            # python -m livechip in a checkout's root

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from livechip import tx1
-from livechip.events import TICKS_PER_SECOND, NoteEvent, Score, normalize
-from livechip.monitor import Monitor
+from livechip.formats import tx1
+from livechip.core.events import TICKS_PER_SECOND, NoteEvent, Score, normalize
+from livechip.control.monitor import Monitor
 
 SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__"
 STEP = TICKS_PER_SECOND // 8                     # an eighth of a second

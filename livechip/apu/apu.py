@@ -24,12 +24,8 @@ import numpy as np
 from numba import njit
 
 from livechip.apu.blip import WIDTH, Blip, read
-from livechip.apu.channels import (BIG, CONST, ENV_DECAY, F_A90, F_A440, F_ACC, F_BLP, F_GAIN, F_HP90, F_HP90_X,
-                                   F_HP440, F_HP440_X, F_LP, F_MIX, F_POS0, F_RATIO, FRAME_STEPS, LEN, LFSR, LIN,
-                                   N_FIELDS, NOISE_PERIODS, S_CYCLE, S_DMC_WRITES, S_FILTER, S_FS_MODE, S_FS_START,
-                                   S_FS_STEP, S_PAL, VOL, _emit, _half_frame, _levels, _mix, _quarter_frame,
-                                   _run_oscillators, _write)
-from livechip.errors import LivechipError
+from livechip.apu.channels import BIG, CONST, ENV_DECAY, F_A90, F_A440, F_ACC, F_BLP, F_GAIN, F_HP90, F_HP90_X, F_HP440, F_HP440_X, F_LP, F_MIX, F_POS0, F_RATIO, FRAME_STEPS, LEN, LFSR, LIN, N_FIELDS, NOISE_PERIODS, S_CYCLE, S_DMC_WRITES, S_FILTER, S_FS_MODE, S_FS_START, S_FS_STEP, S_PAL, VOL, _emit, _half_frame, _levels, _mix, _quarter_frame, _run_oscillators, _write
+from livechip.core.errors import LivechipError
 
 NTSC = 1789773          # CPU clock, Hz
 PAL = 1662607

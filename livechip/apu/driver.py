@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from livechip.apu.apu import NTSC
-from livechip.errors import LivechipError
+from livechip.core.errors import LivechipError
 
 VOICE_NAMES = ("P1", "P2", "TR", "NO")
 FRAME_RATE = {"ntsc": 1789773 / 29780.5, "pal": 1662607 / 33247.5}   # video frames per second
@@ -285,7 +285,7 @@ class Driver:
 
 
 def score_log(score, timbres=None, clock=NTSC, tail=0.5):
-    """The register log (`vgm.Log`) that plays `score` (a `livechip.events.Score`) with `timbres`.
+    """The register log (`vgm.Log`) that plays `score` (a `livechip.core.events.Score`) with `timbres`.
 
     `tail` seconds after the score's end let releases ring out.
     """

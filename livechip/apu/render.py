@@ -11,8 +11,8 @@ import numpy as np
 
 from livechip.apu import vgm
 from livechip.apu.apu import NTSC, Apu, check_log
-from livechip.errors import LivechipError
-from livechip.fileio import atomic_write
+from livechip.core.errors import LivechipError
+from livechip.core.fileio import atomic_write
 
 BLOCK = 4096
 
@@ -42,7 +42,7 @@ def render_vgm(path, rate=44100, filters=True, ignore_other_chips=False, progres
 
 
 def render_score(score, timbres=None, rate=44100, filters=True, clock=NTSC, progress=False, tail=0.5):
-    """Render a `livechip.events.Score` through the note driver. Returns (samples, register log)."""
+    """Render a `livechip.core.events.Score` through the note driver. Returns (samples, register log)."""
     from livechip.apu.driver import score_log
     log = score_log(score, timbres, clock=clock, tail=tail)
     return render_log(log, rate, filters, progress=progress), log
@@ -97,7 +97,7 @@ def load_input(path, timbres=None, ignore_other_chips=False):
         return vgm.read(p, ignore_other_chips)
     from livechip.apu.driver import score_log
     if name.endswith((".tx1.txt", ".tx1.txt.gz", ".txt")):
-        from livechip import tx1
+        from livechip.formats import tx1
         score = tx1.read(p)
     elif name.endswith((".mid", ".midi")):
         from livechip.formats import midi

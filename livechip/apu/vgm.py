@@ -21,8 +21,8 @@ import zlib
 import numpy as np
 
 from livechip.apu.apu import NTSC, check_log
-from livechip.errors import FileFormatError
-from livechip.fileio import atomic_write
+from livechip.core.errors import FileFormatError
+from livechip.core.fileio import atomic_write
 
 VGM_RATE = 44100
 FDS_FLAG = 0x80000000

@@ -1,6 +1,6 @@
 """The engine: generation kept ahead of a clock.
 
-`livechip.engine.stream.Stream` is the generation core that offline generation and the live instrument share;
+`livechip.model.stream.Stream` is the generation core that offline generation and the live instrument share;
 `livechip.engine.engine.Engine` is the live daemon. Importing this package imports neither (nor torch): the
 live engine's process stays free of torch while the model runs in its own process.
 """
@@ -8,7 +8,7 @@ live engine's process stays free of torch while the model runs in its own proces
 
 def __getattr__(name):
     if name == "Stream":
-        from livechip.engine.stream import Stream
+        from livechip.model.stream import Stream
         return Stream
     if name == "SamplingSettings":
         from livechip.model.sampling import SamplingSettings

@@ -9,8 +9,9 @@ import queue
 import threading
 from pathlib import Path
 
-from livechip import files, record
-from livechip.errors import LivechipError
+from livechip.formats import files
+from livechip.realtime import record
+from livechip.core.errors import LivechipError
 
 ACTION_WAIT = 5.0       # seconds an action waits for the engine thread to do it (see _do)
 
@@ -120,7 +121,7 @@ class Actions:
 
 def _primer(path):
     """A .mid or .tx1.txt file as a Score; one that cannot be read is a LivechipError."""
-    path = Path(path)     # names sent over OSC were confined to the primes folder there (livechip.folders)
+    path = Path(path)     # names sent over OSC were confined to the primes folder there (livechip.control.folders)
     try:
         return files.read_score(path)
     except LivechipError:

@@ -8,8 +8,8 @@
 
 Threads and processes (see docs/architecture.md):
 - the audio callback (PortAudio's thread, or the pacer without a sound card) renders the APU from the
-  schedule ring: `livechip.io.audio.Voice.render`;
-- the MIDI sender thread sends the same ring's events at their times: `livechip.io.midi.Sender`;
+  schedule ring: `livechip.realtime.audio.Voice.render`;
+- the MIDI sender thread sends the same ring's events at their times: `livechip.realtime.midi_out.Sender`;
 - the engine thread (here) moves the model's events into the ring, converting ticks to transport frames
   once, with the tempo; it reads settings from `Control` between steps and never blocks the other two; it
   publishes every note once heard, the model's and the player's (`Control.note`: OSC subscribers), and feeds
@@ -29,21 +29,21 @@ import sys
 import threading
 import time
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.engine.actions import Actions
-from livechip.engine.clock import Clock, TempoMap
+from livechip.realtime.clock import Clock, TempoMap
 from livechip.engine.config import DEFAULT_HORIZON, EngineConfig  # noqa: F401 - the engine's names too
 from livechip.engine.player import Jam, Player
 from livechip.engine.roles import Roles, timbres
-from livechip.engine.schedule import EventLog, Ring
+from livechip.realtime.ring import EventLog, Ring
 from livechip.engine.stats import Stats
 from livechip.engine.takes import Takes
 from livechip.engine.timeline import Timeline
 from livechip.engine.worker import ProcessWorker, ThreadWorker, model_name, model_source
-from livechip.errors import DeviceError, LivechipError
-from livechip.io import audio as aio
-from livechip.io import midi as mio
-from livechip.io import realtime_priority
+from livechip.core.errors import DeviceError, LivechipError
+from livechip.realtime import audio as aio
+from livechip.realtime import midi_out as mio
+from livechip.realtime.system import realtime_priority
 
 RESTARTS = 3            # times a dead model process is restarted before the engine gives up
 RESPECULATE = 0.1       # seconds between two regenerations of the speculation for setting changes (a fader sweep)
@@ -82,7 +82,7 @@ class Engine(Timeline, Jam, Actions):
         self.model, self.model_dir, self.primer = model, model_dir, primer
         self.cfg = cfg or EngineConfig()
         self.control = control
-        self.monitor = monitor       # livechip.monitor.Monitor: what a viewer (the TUI) sees; fed by this thread
+        self.monitor = monitor       # livechip.control.monitor.Monitor: what a viewer (the TUI) sees; fed by this thread
         self.log = log or (lambda msg: print(f"livechip: {msg}", file=sys.stderr, flush=True))
         self.stats = Stats()
         self.roles = Roles()

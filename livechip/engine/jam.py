@@ -28,8 +28,8 @@ frames) and come back unchanged on the events, never earlier than an event alrea
 
 import dataclasses
 
-from livechip import events as ev
-from livechip.control import DEFAULT_CHANNEL_MAP, DEFAULT_DRUM_MAP, VoiceState
+from livechip.core import events as ev
+from livechip.control.surface import DEFAULT_CHANNEL_MAP, DEFAULT_DRUM_MAP, VoiceState
 from livechip.formats.midi import DRUM_TO_NOISE
 
 NOTE_OFF, NOTE_ON = 0x80, 0x90

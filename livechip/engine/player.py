@@ -5,7 +5,7 @@
     player.start(watch=True)               # the player's thread, and a watch on an existing port
     for arrival, events in player.take(): ...   # the engine thread: what the model has not heard yet
 
-The player's thread takes MIDI in (`livechip.io.midi_in`), routes it (`livechip.engine.jam`) and puts each
+The player's thread takes MIDI in (`livechip.realtime.midi_in`), routes it (`livechip.engine.jam`) and puts each
 event into the human ring at its arrival time, so that the audio callback and the MIDI sender play it at
 once. It never waits for the model: the engine thread merges the events into the model's context between
 its steps. Times here are transport frames.
@@ -15,12 +15,12 @@ import queue
 import threading
 import time
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.engine.jam import Router, Turns
-from livechip.engine.schedule import Ring
-from livechip.errors import DeviceError
-from livechip.io import realtime_priority
-from livechip.io.midi_in import MidiIn
+from livechip.realtime.ring import Ring
+from livechip.core.errors import DeviceError
+from livechip.realtime.system import realtime_priority
+from livechip.realtime.midi_in import MidiIn
 
 VOICE_INDEX = {v: i for i, v in enumerate(ev.VOICES)}
 PORT_CHECK = 0.5        # seconds between looks at whether the MIDI input port is still there

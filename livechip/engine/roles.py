@@ -5,7 +5,7 @@ player takes it), `off` (muted). The model is masked out of the human and off vo
 player holds, and of every voice while it waits for the player (call and response).
 """
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.apu.driver import DEFAULTS, Timbre
 
 

@@ -9,8 +9,8 @@ import threading
 import time
 from pathlib import Path
 
-from livechip.errors import LivechipError
-from livechip.record import Recorder
+from livechip.core.errors import LivechipError
+from livechip.realtime.record import Recorder
 
 EXTENSIONS = (".mid", ".tx1.txt", ".wav", ".vgm")
 

@@ -9,8 +9,8 @@ the transport's; `self.tempo` converts between them, once, here.
 
 import time
 
-from livechip import events as ev
-from livechip.engine.clock import frames_to_ticks
+from livechip.core import events as ev
+from livechip.realtime.clock import frames_to_ticks
 
 VOICE_INDEX = {v: i for i, v in enumerate(ev.VOICES)}
 

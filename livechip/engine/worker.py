@@ -26,9 +26,9 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from livechip import events as ev
-from livechip.engine.schedule import NEVER, Ring
-from livechip.errors import LivechipError
+from livechip.core import events as ev
+from livechip.realtime.ring import NEVER, Ring
+from livechip.core.errors import LivechipError
 
 VOICE_INDEX = {v: i for i, v in enumerate(ev.VOICES)}
 CHUNK = 8               # tokens sampled between looks at the clock and the command pipe
@@ -312,7 +312,7 @@ def _runner(model, settings, masked, max_rollback, primer):
     """A Runner for `model` (ready: see _ready), its memory primed with `primer`."""
     import torch
 
-    from livechip.engine.stream import Stream
+    from livechip.model.stream import Stream
     stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
     if primer:
         with torch.inference_mode():
@@ -343,7 +343,7 @@ def _warm_up(model):
     before the engine starts its clock, not while the first notes are due."""
     import torch
 
-    from livechip.engine.stream import Stream
+    from livechip.model.stream import Stream
     from livechip.model.sampling import SamplingSettings
     with torch.inference_mode():
         Stream(model, SamplingSettings(seed=0), max_rollback=4).generate_until(NEVER, max_tokens=3)

@@ -20,8 +20,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from livechip.errors import CheckpointError, DeviceError
-from livechip.fileio import atomic_write
+from livechip.core.errors import CheckpointError, DeviceError
+from livechip.core.fileio import atomic_write
 from livechip.model.txl import TransformerXL, TXLConfig
 
 FORMAT = "livechip-txl"
@@ -183,7 +183,7 @@ generation with cross-domain pre-training*, ISMIR 2019), converted to livechip's
 
 def import_lakhnes(src, out_dir):
     """Convert a LakhNES checkpoint (model.pt, or the folder holding it) into a livechip model folder."""
-    from livechip import events
+    from livechip.core import events
     from livechip.model.lakhnes import load_lakhnes
 
     src = Path(src)

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livechip import events, files
-from livechip.errors import FileFormatError, LivechipError
-from livechip.events import PITCH_RANGE, START, VOICES, NoteEvent, Score
+from livechip.core import events
+from livechip.formats import files
+from livechip.core.errors import FileFormatError, LivechipError
+from livechip.core.events import PITCH_RANGE, START, VOICES, NoteEvent, Score
 
 SUFFIXES = (".tx1.txt", ".tx1.txt.gz", ".txt", ".txt.gz", ".mid", ".midi")
 MELODIC = (0, 1, 2)          # P1, P2, TR as voice indices

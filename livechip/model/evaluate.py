@@ -22,10 +22,11 @@ import math
 import numpy as np
 import torch
 
-from livechip import events, tx1
-from livechip.errors import LivechipError
+from livechip.core import events
+from livechip.formats import tx1
+from livechip.core.errors import LivechipError
 from livechip.model import music
-from livechip.tx1 import find_files
+from livechip.formats.tx1 import find_files
 
 PAPER_BATCH_SIZE, PAPER_TGT_LEN, PAPER_MEM_LEN = 10, 128, 896   # LakhNES model/reproduce_paper_eval.sh
 MIN_SONG_TOKENS = 10                                             # LakhNES skips shorter songs in evaluation

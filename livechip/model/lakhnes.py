@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livechip.errors import CheckpointError
+from livechip.core.errors import CheckpointError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from livechip import events as ev
-from livechip import tx1
-from livechip.errors import LivechipError
+from livechip.core import events as ev
+from livechip.formats import tx1
+from livechip.core.errors import LivechipError
 from livechip.model.sampling import SamplingSettings
 
 TPS = ev.TICKS_PER_SECOND
@@ -168,7 +168,7 @@ def choose_songs(scores, n, seconds):
 
 def continuation(model, scores, cfg, done=lambda s: None):
     """Key and groove similarities (model, real, unrelated, scaled) over the chosen songs; their indices."""
-    from livechip.generate import generate
+    from livechip.model.generate import generate
     p = round(cfg.prime_seconds * TPS)
     c = p + round(cfg.continue_seconds * TPS)
     chosen = choose_songs(scores, cfg.songs, (p, c))
@@ -193,7 +193,7 @@ def continuation(model, scores, cfg, done=lambda s: None):
 
 def unprimed(model, cfg, done=lambda s: None):
     """take_stats of each unprimed take."""
-    from livechip.generate import generate
+    from livechip.model.generate import generate
     t = round(cfg.take_seconds * TPS)
     stats = []
     for j in range(cfg.takes):

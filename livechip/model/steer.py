@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from livechip import events as ev
+from livechip.core import events as ev
 
 # Scale name -> semitones above the key. Data, not code: a new scale is a new line.
 SCALES = {

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from livechip.errors import LivechipError
-from livechip.fileio import atomic_write
+from livechip.core.errors import LivechipError
+from livechip.core.fileio import atomic_write
 from livechip.model import data
 from livechip.model.checkpoint import load_model, save_model
 from livechip.model.txl import TransformerXL, TXLConfig

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from livechip.errors import CheckpointError
+from livechip.core.errors import CheckpointError
 from livechip.model.cache import Cache, through_int8
 
 

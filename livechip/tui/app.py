@@ -29,10 +29,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from livechip import presets
-from livechip.errors import LivechipError
-from livechip.events import TICKS_PER_SECOND, VOICES
-from livechip.settings import ACTION, ROW, VOICE_MODES
+from livechip.control import presets
+from livechip.core.errors import LivechipError
+from livechip.core.events import TICKS_PER_SECOND, VOICES
+from livechip.control.settings import ACTION, ROW, VOICE_MODES
 from livechip.tui.draw import ASCII, LABEL, UNICODE, Lane, draw_keys, draw_stats, draw_top, figures
 from livechip.tui.keys import help_lines, key_rows, setting_keys  # noqa: F401 - key_rows: read by the docs' key table
 from livechip.tui.link import LinkedControl, LinkedMonitor, _Link, _run_in_process

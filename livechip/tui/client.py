@@ -9,7 +9,7 @@
 `/livechip/subscribe HOST PORT` makes the daemon send its whole state once and then every change and every
 published note (`/livechip/note VOICE PITCH SOURCE TIME`); `/livechip/info` is asked for once a second (the
 engine's figures are not streamed). The subscription is renewed every few seconds, so a restarted daemon is
-picked up again. Settings and actions go out on the addresses of the tables in `livechip.settings`; a refusal
+picked up again. Settings and actions go out on the addresses of the tables in `livechip.control.settings`; a refusal
 comes back on `/livechip/error` and is shown by the UI (`pop_messages`). Notes are placed at the time they
 arrive here.
 """
@@ -23,11 +23,11 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from livechip import control as ctl
-from livechip.errors import LivechipError
-from livechip.events import TICKS_PER_SECOND, VOICES
-from livechip.monitor import Monitor
-from livechip.settings import ACTION_ADDRESSES, PREFIX, READ_ONLY
+from livechip.control import surface as ctl
+from livechip.core.errors import LivechipError
+from livechip.core.events import TICKS_PER_SECOND, VOICES
+from livechip.control.monitor import Monitor
+from livechip.control.settings import ACTION_ADDRESSES, PREFIX, READ_ONLY
 from livechip.tui.app import LivechipApp
 
 RENEW = 5.0          # seconds between subscription renewals

@@ -6,8 +6,8 @@ its tooltip its line on the help screen.
 
 from textual.binding import Binding
 
-from livechip.events import VOICES
-from livechip.settings import ROW
+from livechip.core.events import VOICES
+from livechip.control.settings import ROW
 
 
 def setting_keys(path):

@@ -12,8 +12,8 @@ import sys
 from multiprocessing.connection import Connection
 from types import MappingProxyType
 
-from livechip.errors import LivechipError
-from livechip.monitor import Note, Snapshot
+from livechip.core.errors import LivechipError
+from livechip.control.monitor import Note, Snapshot
 
 
 class _Lines:

@@ -28,8 +28,7 @@ file layer they share (parsing with limits, tempo maps, the import report). Only
 """
 
 from livechip.formats.midi.daw import DAW_PROGRAM, to_daw, write
-from livechip.formats.midi.general import (DEFAULT_CHANNEL_MAP, DRUM_TO_NOISE, NOISE_TO_DRUM, noise_of_drum, read,
-                                           read_report, to_score)
+from livechip.formats.midi.general import DEFAULT_CHANNEL_MAP, DRUM_TO_NOISE, NOISE_TO_DRUM, noise_of_drum, read, read_report, to_score
 from livechip.formats.midi.nesmdb import is_nesmdb, to_nesmdb
 from livechip.formats.midi.smf import ImportReport, parse, to_bytes
 

@@ -2,8 +2,8 @@
 
 import mido
 
-from livechip.events import TICKS_PER_SECOND, VOICES, normalize
-from livechip.fileio import atomic_write
+from livechip.core.events import TICKS_PER_SECOND, VOICES, normalize
+from livechip.core.fileio import atomic_write
 from livechip.formats.midi.general import NOISE_TO_DRUM
 from livechip.formats.midi.nesmdb import to_nesmdb
 from livechip.formats.midi.smf import to_bytes, voice_messages

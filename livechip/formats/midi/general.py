@@ -1,7 +1,7 @@
 """Any MIDI file in: NES-MDB files are recognised and read exactly (nesmdb.py); any other goes to the four
 voices through a channel map and, for the noise, a drum map, one note at a time per voice."""
 
-from livechip.events import PITCH_RANGE, VOICES, NoteEvent, Score, normalize
+from livechip.core.events import PITCH_RANGE, VOICES, NoteEvent, Score, normalize
 from livechip.formats.midi.nesmdb import is_nesmdb, read_nesmdb
 from livechip.formats.midi.smf import Clock, ImportReport, check_length, open_file
 

@@ -2,8 +2,8 @@
 
 import mido
 
-from livechip.errors import FileFormatError
-from livechip.events import PITCH_RANGE, VOICES, NoteEvent, Score, normalize
+from livechip.core.errors import FileFormatError
+from livechip.core.events import PITCH_RANGE, VOICES, NoteEvent, Score, normalize
 from livechip.formats.midi.smf import Clock, ImportReport, check_length, has_notes, timed, voice_messages
 
 NESMDB_TICKS_PER_BEAT = 22050

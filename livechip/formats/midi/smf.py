@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import mido
 
-from livechip.errors import FileFormatError
-from livechip.events import TICKS_PER_SECOND
+from livechip.core.errors import FileFormatError
+from livechip.core.events import TICKS_PER_SECOND
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_SECONDS = 24 * 3600  # a longer song is a corrupt or hostile file

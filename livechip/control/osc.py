@@ -4,7 +4,7 @@
     ...
     server.close()
 
-Every address comes from the tables of `livechip.settings`. Every setting of `Control` has one:
+Every address comes from the tables of `livechip.control.settings`. Every setting of `Control` has one:
 `/livechip/<path>` with one argument sets it, with no arguments replies with its value
 (`/livechip/temperature 1.2`, `/livechip/voice/p1/mode human`, `/livechip/voice/no/timbre/noise_mode 1`).
 Actions take their arguments (`/livechip/panic`, `/livechip/reprime song.mid`). OSC address patterns work
@@ -12,7 +12,7 @@ Actions take their arguments (`/livechip/panic`, `/livechip/reprime song.mid`). 
 `/livechip/reply HOST PORT` said (see `_route`).
 
 Whatever arrives, the server keeps going: a packet that is not OSC, a wrong type or argument count, an unknown
-address, NaN, an out-of-range value (clamped to its row of `livechip.settings.SETTINGS`) is answered with
+address, NaN, an out-of-range value (clamped to its row of `livechip.control.settings.SETTINGS`) is answered with
 `/livechip/error ADDRESS REASON` and a log line; both are rate-limited, and what is over the limit is counted
 in `stats` and dropped. Bundles are applied when they arrive: time tags are not waited for.
 `/livechip/subscribe HOST PORT` streams every change of state and every published note to a client.
@@ -31,11 +31,11 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from livechip.control import ControlError, leaves
-from livechip.errors import LivechipError
-from livechip.io.osc_wire import QUIET, CheckedDispatcher, Limiter, Renamed, TagError
-from livechip.settings import ACTION, ACTION_TABLE, PREFIX, READ_ONLY, setting_paths
-from livechip.state import find
+from livechip.control.surface import ControlError, leaves
+from livechip.core.errors import LivechipError
+from livechip.control.osc_wire import QUIET, CheckedDispatcher, Limiter, Renamed, TagError
+from livechip.control.settings import ACTION, ACTION_TABLE, PREFIX, READ_ONLY, setting_paths
+from livechip.control.state import find
 
 log = logging.getLogger("livechip.osc")
 
@@ -49,7 +49,7 @@ PACKET_RATE = 5000       # packets per second handled at full speed; more are sl
 
 def start_osc_server(control, host=DEFAULT_HOST, port=DEFAULT_PORT, folders=None):
     """Bind the OSC server (port 0 picks a free one: see `server.port`) and serve in a daemon thread.
-    With `folders` (a `livechip.folders.Folders`), paths sent with actions must stay inside them."""
+    With `folders` (a `livechip.control.folders.Folders`), paths sent with actions must stay inside them."""
     server = OscServer(control, host, port, folders)
     server.start()
     return server

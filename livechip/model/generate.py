@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
-from livechip import events as ev
-from livechip import files, places
-from livechip.engine.stream import Stream
-from livechip.errors import LivechipError
+from livechip.core import events as ev
+from livechip.formats import files
+from livechip.core import places
+from livechip.model.stream import Stream
+from livechip.core.errors import LivechipError
 from livechip.model.sampling import SamplingSettings
 from livechip.model.steer import Steering, parse_key, parse_scale, parse_voice
 

@@ -6,7 +6,7 @@ no), `<ch>` for a MIDI channel 1..16, `<note>` for a MIDI note 0..127:
 
     Setting("voice/<v>/volume", "float", (0.0, 1.0), 1.0, "the voice's level ...", keys=(Key("q w e r", ...),))
 
-`check(row, path, value)` gives the value to store; `livechip.state` stores it in a `State` by its path. A
+`check(row, path, value)` gives the value to store; `livechip.control.state` stores it in a `State` by its path. A
 compound path (`voice/p1`, `split`, `channel_map`, ...: `GROUPS`) takes a table of its settings. A wrong
 type, an unknown path, NaN or infinity raises `ControlError`; a number outside its range is clamped to the
 nearest end, except below an open lower end (temperature and top_p must be > 0), which is refused.
@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 
 from livechip.apu.driver import DEFAULTS as TIMBRE_DEFAULTS, Timbre
-from livechip.errors import LivechipError
-from livechip.events import PITCH_RANGE, VOICES
+from livechip.core.errors import LivechipError
+from livechip.core.events import PITCH_RANGE, VOICES
 
 PREFIX = "/livechip"      # every OSC address starts with it
 MAX_STRING = 4096         # longest path or name accepted

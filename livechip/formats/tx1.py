@@ -19,9 +19,9 @@ import gzip
 import zlib
 from pathlib import Path
 
-from livechip.errors import FileFormatError, LivechipError
-from livechip.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES, NoteEvent, Score, event_order
-from livechip.fileio import atomic_write
+from livechip.core.errors import FileFormatError, LivechipError
+from livechip.core.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES, NoteEvent, Score, event_order
+from livechip.core.fileio import atomic_write
 
 MAX_TEXT_BYTES = 256 * 1024 * 1024  # far above the longest song (1.5 MB); stops gzip bombs
 MAX_TICKS = 24 * 3600 * TICKS_PER_SECOND  # a longer song is a corrupt or hostile file

@@ -9,10 +9,10 @@ slash paths, the same names the OSC addresses use after `/livechip/`:
     control.get("voice/tr/volume")           # -> 1.0
     control.act("panic")                      # the engine registered a handler with on_action
 
-Every setting and action is a row of one table (`livechip.settings`: path, type, range, default, OSC address,
+Every setting and action is a row of one table (`livechip.control.settings`: path, type, range, default, OSC address,
 terminal-UI keys, help); every value is checked against its row before it is stored: a wrong type, an
 unknown path, NaN or infinity raises `ControlError` (a `LivechipError`) and changes nothing, a number outside
-its range is clamped (see `livechip.settings`). Paths are case-insensitive ("p1" or "P1").
+its range is clamped (see `livechip.control.settings`). Paths are case-insensitive ("p1" or "P1").
 
 Readers never wait on writers for long: the lock is held only to copy or swap state, never while a
 subscriber, note listener or action handler runs. The engine polls `version` (bumped on every change) and takes
@@ -22,13 +22,12 @@ a `snapshot()` between model steps; it never reads Control from the audio callba
 import logging
 import threading
 
-from livechip import presets
+from livechip.control import presets
 # (some names are here for those who take them from the control surface: the engine, the tests)
-from livechip.settings import (ACTION, ACTION_ADDRESSES, ACTIONS, DEFAULT_CHANNEL_MAP, DEFAULT_DRUM_MAP,  # noqa: F401
-                               MAX_STRING, NEEDS_ENGINE, RANGES, VOICE_MODES, ControlError, show)
-from livechip.state import State, VoiceState, clone, leaves, lookup, set_path, state_dict  # noqa: F401
+from livechip.control.settings import ACTION, ACTION_ADDRESSES, ACTIONS, DEFAULT_CHANNEL_MAP, DEFAULT_DRUM_MAP, MAX_STRING, NEEDS_ENGINE, RANGES, VOICE_MODES, ControlError, show
+from livechip.control.state import State, VoiceState, clone, leaves, lookup, set_path, state_dict  # noqa: F401
 
-log = logging.getLogger("livechip.control")
+log = logging.getLogger("livechip.control.surface")
 
 # what the control surface does itself (the engine registers handlers for the other actions)
 OWN = {"preset_load": lambda control, path: presets.apply_preset(control, presets.load_preset(path)),

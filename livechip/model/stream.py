@@ -18,7 +18,7 @@ import dataclasses
 
 import torch
 
-from livechip import events as ev
+from livechip.core import events as ev
 from livechip.model import steer
 from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample
 

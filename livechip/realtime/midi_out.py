@@ -16,11 +16,10 @@ import time
 
 import numpy as np
 
-from livechip.engine.schedule import MIDI, NEVER
-from livechip.errors import DeviceError
-from livechip.events import VOICES
-from livechip.io import (alsa_sequencer_available, jack_client_stalled, jack_clients, jack_server_running, quiet_stderr,
-                         realtime_priority)
+from livechip.realtime.ring import MIDI, NEVER
+from livechip.core.errors import DeviceError
+from livechip.core.events import VOICES
+from livechip.realtime.system import alsa_sequencer_available, jack_client_stalled, jack_clients, jack_server_running, quiet_stderr, realtime_priority
 
 NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0x90, 0x80, 0xB0, 0xC0
 ALL_SOUND_OFF, ALL_NOTES_OFF = 120, 123

@@ -6,18 +6,18 @@ import sys
 import time
 from pathlib import Path
 
-from livechip import places
-from livechip.errors import LivechipError
+from livechip.core import places
+from livechip.core.errors import LivechipError
 
 
 def play_command(args):
-    from livechip.control import Control, ControlError
+    from livechip.control.surface import Control, ControlError
     from livechip.engine.engine import Engine, EngineConfig
 
     control = Control()
     try:
         if args.preset:
-            from livechip.presets import apply_preset, find_preset, load_preset
+            from livechip.control.presets import apply_preset, find_preset, load_preset
             preset = find_preset(args.preset)
             apply_preset(control, load_preset(preset))
             print(f"livechip: preset {preset}", file=sys.stderr)
@@ -59,7 +59,7 @@ def play_command(args):
         raise LivechipError(f"{model_dir}: not a model folder (no config.json){hint}")
     print(f"livechip: model folder {model_dir}", file=sys.stderr)
     if args.worker == "thread":
-        from livechip.generate import load_model
+        from livechip.model.generate import load_model
         model = load_model(model_dir)
     else:
         model = model_dir    # loaded by the model process; this one stays free of torch
@@ -75,7 +75,7 @@ def play_command(args):
         args.no_tui = True
     monitor = None
     if not args.no_tui:
-        from livechip.monitor import Monitor
+        from livechip.control.monitor import Monitor
         monitor = Monitor()
     engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor)
     if record_dir is not None:
@@ -95,7 +95,7 @@ def play_command(args):
             print(f"livechip: {e}", file=sys.stderr)     # Ctrl-C while the model was loading: as asked
             return 0
         if not args.no_osc:
-            from livechip.folders import Folders
+            from livechip.control.folders import Folders
             folders = None if args.osc_any_path else Folders(recordings=engine.takes.folder, primes=Path(args.primes))
             osc = _start_osc(control, args.osc_host, args.osc_port, folders)
         if record_dir is not None:
@@ -133,7 +133,7 @@ def play_command(args):
 
 def _start_osc(control, host, port, folders):
     """The OSC control surface; a port already in use is one line, and the music goes on without it."""
-    from livechip.io.osc import start_osc_server
+    from livechip.control.osc import start_osc_server
     try:
         server = start_osc_server(control, host, port, folders)
     except OSError as e:
@@ -147,7 +147,7 @@ def _voices(text):
     """`--human P1,TR` -> ["P1", "TR"]."""
     if not text:
         return []
-    from livechip.events import VOICES
+    from livechip.core.events import VOICES
     voices = [v.strip().upper() for v in text.split(",") if v.strip()]
     bad = [v for v in voices if v not in VOICES]
     if bad:
@@ -165,7 +165,7 @@ def _midi_in(text):
 
 
 def devices_command(args):
-    from livechip.io import audio, midi
+    from livechip.realtime import audio, midi_out as midi
     outs = audio.output_devices()
     print("Audio outputs:")
     if not outs:

@@ -32,8 +32,8 @@ import time
 
 import numpy as np
 
-from livechip.engine.beat import BPM
-from livechip.io import realtime_priority
+from livechip.realtime.beat import BPM
+from livechip.realtime.system import realtime_priority
 
 CLOCK, START, CONTINUE, STOP, POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 MESSAGES = frozenset((CLOCK, START, CONTINUE, STOP, POSITION))    # the status bytes a follower takes

@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from livechip import tx1
-from livechip.errors import FileFormatError, LivechipError
-from livechip.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES
+from livechip.formats import tx1
+from livechip.core.errors import FileFormatError, LivechipError
+from livechip.core.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES
 from livechip.formats import midi
 
 TX1_SUFFIXES = (".tx1.txt", ".txt", ".tx1.txt.gz", ".txt.gz")

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from livechip.events import TICKS_PER_SECOND
+from livechip.core.events import TICKS_PER_SECOND
 
 # state slots (float64): monotonic time of frame 0, first frame of the current block, block length, started
 _ORIGIN, _BLOCK, _LEN, _STARTED = range(4)

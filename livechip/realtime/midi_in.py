@@ -16,9 +16,9 @@ import collections
 import threading
 import time
 
-from livechip.errors import DeviceError
-from livechip.io import quiet_stderr
-from livechip.io.midi import open_port
+from livechip.core.errors import DeviceError
+from livechip.realtime.system import quiet_stderr
+from livechip.realtime.midi_out import open_port
 
 VIRTUAL = "livechip in"
 CLIENT = "livechip-in"    # the MIDI system's client name (on JACK the port is `livechip-in:livechip in`)

@@ -50,12 +50,12 @@ from pathlib import Path
 
 import tomli_w
 
-from livechip import places
-from livechip.settings import VOICE_KEYS, ControlError
-from livechip.state import State, set_path, state_dict
-from livechip.errors import FileFormatError, LivechipError
-from livechip.events import VOICES
-from livechip.fileio import atomic_write
+from livechip.core import places
+from livechip.control.settings import VOICE_KEYS, ControlError
+from livechip.control.state import State, set_path, state_dict
+from livechip.core.errors import FileFormatError, LivechipError
+from livechip.core.events import VOICES
+from livechip.core.fileio import atomic_write
 
 SHIPPED = places.SHIPPED_PRESETS
 USER = places.USER_PRESETS

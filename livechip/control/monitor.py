@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from livechip.events import VOICES
+from livechip.core.events import VOICES
 
 SOURCES = ("model", "human")
 LOOK_BACK = 30 * 44100      # ticks: a note that started this long before the window and still sounds is not shown

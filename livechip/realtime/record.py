@@ -19,7 +19,7 @@ import numpy as np
 from livechip.apu import vgm
 from livechip.apu.apu import NTSC
 from livechip.apu.render import write_wav
-from livechip.errors import LivechipError
+from livechip.core.errors import LivechipError
 
 DRAIN = 0.5     # seconds between copies out of the audio callback's rings
 
@@ -49,7 +49,7 @@ class Recorder:
         self._thread.start()
 
     def _run(self):
-        from livechip.io import realtime_priority
+        from livechip.realtime.system import realtime_priority
         realtime_priority()
         while not self._stop.wait(DRAIN):
             self.drain()
@@ -138,7 +138,7 @@ def save(stem, score, voice=None, timbres=None, recorder=None):
     With a recorder, the .wav and .vgm are exactly what the APU played; without one they are rendered from
     the score through the same driver and APU. Returns the written paths.
     """
-    from livechip import tx1
+    from livechip.formats import tx1
     from livechip.formats import midi
     stem = Path(stem)
     if stem.suffix in (".mid", ".wav", ".vgm", ".txt"):

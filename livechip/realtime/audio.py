@@ -19,10 +19,10 @@ from numba import njit
 
 from livechip.apu.apu import NTSC, Apu
 from livechip.apu.driver import DEFAULTS, Driver
-from livechip.engine.schedule import AUDIO
-from livechip.errors import DeviceError
-from livechip.events import VOICES
-from livechip.io import quiet_stderr
+from livechip.realtime.ring import AUDIO
+from livechip.core.errors import DeviceError
+from livechip.core.events import VOICES
+from livechip.realtime.system import quiet_stderr
 
 STATS = 1 << 14         # callbacks remembered for timing figures
 REGS = 1 << 16          # register writes remembered for the recording (drained long before they wrap)
@@ -240,7 +240,7 @@ class Pacer:
         self._thread.start()
 
     def _run(self):
-        from livechip.io import realtime_priority
+        from livechip.realtime.system import realtime_priority
         realtime_priority()
         v, n = self.voice, self.block
         period = n / v.rate

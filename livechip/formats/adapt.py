@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from livechip import tx1
-from livechip.errors import FileFormatError, LivechipError
-from livechip.events import PITCH_RANGE, TICKS_PER_SECOND, NoteEvent, Score, normalize
+from livechip.formats import tx1
+from livechip.core.errors import FileFormatError, LivechipError
+from livechip.core.events import PITCH_RANGE, TICKS_PER_SECOND, NoteEvent, Score, normalize
 from livechip.formats import midi
 
 DRUM_CHANNEL = 9          # channel 10, counted from 0

@@ -8,8 +8,8 @@ stderr and exit status 2, never a traceback.
 import argparse
 import sys
 
-from livechip import places
-from livechip.errors import LivechipError
+from livechip.core import places
+from livechip.core.errors import LivechipError
 
 INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about twice as fast on a CPU for a "
              "large model, slightly different choices (docs/transformer.md)")
@@ -19,12 +19,12 @@ MODEL_HELP = (f"model folder (model.safetensors + config.json), or the name of o
 # --- files (events, TX1, MIDI) ---------------------------------------------------------------
 
 def _convert(args):
-    from livechip import files
+    from livechip.formats import files
     return files.convert_command(args)
 
 
 def _info(args):
-    from livechip import files
+    from livechip.formats import files
     return files.info_command(args)
 
 
@@ -54,7 +54,7 @@ def _add_map_options(p):
 # --- generate (offline generation) ----------------------------------------------------------
 
 def _generate(args):
-    from livechip import generate
+    from livechip.model import generate
     return generate.generate_command(args)
 
 
@@ -169,12 +169,12 @@ def _add_checkpoint_commands(sub):
 # --- play (the live instrument) -------------------------------------------------------------
 
 def _play(args):
-    from livechip import play
+    from livechip.cli import play
     return play.play_command(args)
 
 
 def _devices(args):
-    from livechip import play
+    from livechip.cli import play
     return play.devices_command(args)
 
 
@@ -242,7 +242,7 @@ def _train(args):
 
 
 def _adapt(args):
-    from livechip import adapt
+    from livechip.formats import adapt
     return adapt.adapt_command(args)
 
 

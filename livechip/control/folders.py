@@ -13,12 +13,12 @@ characters, and not leading out through a symlink. Anything else is refused befo
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from livechip.control import ControlError
-from livechip.places import SHIPPED_PRESETS, USER_PRESETS
+from livechip.control.surface import ControlError
+from livechip.core.places import SHIPPED_PRESETS, USER_PRESETS
 
 MAX_NAME = 1024      # characters; far above any real file name, far below a flood
 FOLDER_OF = {"reprime": "primes", "record_save": "recordings", "preset_load": "presets", "preset_save": "presets"}
-TAKE_FILES = (".mid", ".tx1.txt", ".wav", ".vgm")   # what record/save writes beside its stem (livechip.record)
+TAKE_FILES = (".mid", ".tx1.txt", ".wav", ".vgm")   # what record/save writes beside its stem (livechip.realtime.record)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ import ctypes
 import ctypes.util
 import time
 
-from livechip.engine.beat import BPM
-from livechip.errors import DeviceError
-from livechip.io import quiet_stderr
+from livechip.realtime.beat import BPM
+from livechip.core.errors import DeviceError
+from livechip.realtime.system import quiet_stderr
 
 STOPPED, ROLLING, LOOPING, STARTING = range(4)     # jack_transport_state_t
 BBT = 0x10                                        # JackPositionBBT: bar, beat, tick and tempo are valid

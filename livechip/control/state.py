@@ -1,4 +1,4 @@
-"""The state of one instrument (`State`) and the paths that address it, from the table of `livechip.settings`.
+"""The state of one instrument (`State`) and the paths that address it, from the table of `livechip.control.settings`.
 
     state = State()                              # every setting at its default
     set_path(state, "voice/P1/mode", "human")    # -> ("voice/p1/mode", "human"), checked against its row
@@ -12,9 +12,8 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 
-from livechip.events import VOICES
-from livechip.settings import (GROUP, GROUPS, NONE, READ_ONLY, ROW, SETTINGS, WILDCARDS, ControlError, Group, check,
-                               children, show)
+from livechip.core.events import VOICES
+from livechip.control.settings import GROUP, GROUPS, NONE, READ_ONLY, ROW, SETTINGS, WILDCARDS, ControlError, Group, check, children, show
 
 _PATTERN = {p: tuple(p.split("/")) for p in (*ROW, *GROUP)}
 
