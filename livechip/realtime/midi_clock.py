@@ -1,4 +1,4 @@
-"""MIDI clock: follow a DAW's (`ClockFollower`) or lead one (`ClockOut`).
+"""MIDI clock: follow a DAW's (`ClockFollower`).
 
 MIDI clock is 24 Timing Clock messages (0xF8) a quarter note, with Start (0xFA: from the top), Continue
 (0xFB: from where it stopped), Stop (0xFC) and Song Position Pointer (0xF2: where to continue from, in 16th
@@ -21,19 +21,13 @@ only that far off, once: one late tick barely moves the beat, while a change tha
 next tick. A gap of about a whole number of periods is taken for lost ticks and counted; the same gap twice
 in a row is a tempo that fell, and the count is taken back. The tempo shown (`bpm`) is the least-squares slope
 of the last two beats' arrival times: steadier than the loop's period, and exact two beats after a change.
-
-Leading. `ClockOut` sends clock from a `BeatClock` on the `livechip` port: each tick's frame is computed from
-the beat clock and sent when the transport clock reaches it, as the MIDI sender sends notes.
 """
 
 import math
-import threading
-import time
 
 import numpy as np
 
 from livechip.realtime.beat import BPM
-from livechip.realtime.system import realtime_priority
 
 CLOCK, START, CONTINUE, STOP, POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
 MESSAGES = frozenset((CLOCK, START, CONTINUE, STOP, POSITION))    # the status bytes a follower takes
@@ -45,7 +39,6 @@ DROP = 0.2              # a gap within this share of a period of n whole periods
 GUESS = 2.5 / 120       # seconds a tick before the second tick tells (120 bpm)
 WILD, FLOOR = 4.0, 0.0005   # a tick more than WILD times the mean error (and FLOOR s) off is an outlier
 WINDOW = 2 * PPQN       # ticks the tempo shown is measured over (two beats)
-STATS = 1 << 14         # send-time errors kept by ClockOut
 
 # what `feed` reports
 TICK, STARTED, CONTINUED, STOPPED, LOCATED = "tick", "start", "continue", "stop", "position"
@@ -222,127 +215,3 @@ class ClockFollower:
         self.window[1][self.j % WINDOW] = t
         self.m += 1
 
-
-class ClockOut:
-    """Sends MIDI clock for a `BeatClock` on a `MidiOut`, on a thread of its own: 24 ticks a beat while the
-    beat clock runs, Start (from beat 0) or Song Position Pointer and Continue when it starts, Stop when it
-    stops, and Stop, Song Position Pointer, Continue when it jumps while running. Play starts on a 16th note
-    (the unit of Song Position Pointer): the first at or after the beat the clock starts from.
-
-    Every message's transport frame comes from the beat clock, and the message is sent when the transport
-    clock reaches that frame (plus `delay` seconds), as `Sender` sends notes: wake a little early, sleep the
-    rest, send. A tempo change moves the ticks not yet sent. Call `notify()` after changing the beat clock so
-    the thread looks at it at once (it looks at least every 10 ms anyway).
-
-        out = ClockOut(beats, clock, midi_out)
-        out.start(); beats.start(at_frame=clock.now() + 0.05 * rate); out.notify()
-        ...; out.stop()                  # sends Stop if the clock was running
-    """
-
-    def __init__(self, beats, clock, out, delay=0.0):
-        self.beats = beats
-        self.clock = clock
-        self.out = out
-        self.delay = delay
-        self.seen = (0.0, 0.0, beats.bpm, False)    # the beat clock's anchor as last planned for
-        self.k = None                 # index of the next tick to send (None: not ticking)
-        self.until = math.inf         # ticks go up to (not including) this frame
-        self.queue = []               # (frame, [messages], tick index that follows or None), in frame order
-        self.errors = np.zeros(STATS, dtype=np.float64)    # send time minus due time of each tick, seconds
-        self.n = 0
-        self.realtime = False
-        self.failed = None
-        self.wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="livechip-clock-out", daemon=True)
-
-    def start(self):
-        self._thread.start()
-
-    def notify(self):
-        self.wake.set()
-
-    def stop(self):
-        """Stop the thread; a DAW following hears Stop if the clock was running."""
-        self._stop.set()
-        self.wake.set()
-        if self._thread.is_alive():
-            self._thread.join(1.0)
-        if self.k is not None and self.out.out is not None:
-            self.out.send([STOP])
-            self.k = None
-
-    def timing(self):
-        """Send time minus due time (seconds) of the recent ticks, oldest first."""
-        n = min(self.n, STATS)
-        return self.errors[(np.arange(n) + (self.n - n)) % STATS].copy()
-
-    # --- planning: what the beat clock's last change asks for ----------------------------------------------
-
-    def _plan(self):
-        a = self.beats.anchor
-        line, before = a[:4], a[4]
-        if line == self.seen:
-            return
-        for new in ([before, line] if before is not None and before != self.seen else [line]):
-            self._step(self.seen, new)
-            self.seen = new
-
-    def _step(self, old, new):
-        (f1, b1, bpm1, run1), (f0, b0, _, run0) = old, new
-        was = b1 + (f0 - f1) * bpm1 / (60 * self.beats.rate) if run1 else b1   # where the old line had f0
-        if run0 and (not run1 or abs(was - b0) > 0.5 / PPQN):
-            p = math.ceil(b0 * PPQN / SPP_TICKS - 1e-9)       # the first 16th note at or after b0
-            at = self.beats.frame(p * SPP_TICKS / PPQN)
-            msgs = [[START]] if p == 0 and not run1 else [[POSITION, p & 0x7F, p >> 7], [CONTINUE]]
-            if run1:
-                msgs.insert(0, [STOP])
-            self.queue = [q for q in self.queue if q[0] < at] + [(at, msgs, p * SPP_TICKS)]
-            self.until = at
-        elif run1 and not run0:
-            self.queue = [q for q in self.queue if q[0] < f0] + [(f0, [[STOP]], None)]
-            self.until = f0
-
-    def _next(self):
-        """The frame of the next message due: a queued transport message or the next tick."""
-        t = self.queue[0][0] if self.queue else math.inf
-        if self.k is not None:
-            tick = self.beats.frame(self.k / PPQN)
-            if tick < self.until - 0.5 and tick < t:      # a tick on the stop's frame is not sent
-                return tick, True
-        return t, False
-
-    # --- sending ---------------------------------------------------------------------------------------
-
-    def _run(self):
-        self.realtime = realtime_priority()
-        try:
-            while not self._stop.is_set():
-                self._plan()
-                frame, tick = self._next()
-                if frame == math.inf:
-                    self.wake.wait(0.01)
-                    self.wake.clear()
-                    continue
-                due = self.clock.monotonic_at(frame) + self.delay
-                d = due - time.monotonic()
-                if d > 0.002:
-                    self.wake.wait(min(d - 0.001, 0.01))    # wake early; a change of the beat clock is seen then
-                    self.wake.clear()
-                    continue
-                if d > 0:
-                    time.sleep(d)
-                if tick:
-                    self.out.send([CLOCK])
-                    self.errors[self.n % STATS] = time.monotonic() - due
-                    self.n += 1
-                    self.k += 1
-                else:
-                    _, msgs, k = self.queue.pop(0)
-                    for m in msgs:
-                        self.out.send(m)
-                    self.k = k
-                    if k is not None:
-                        self.until = math.inf
-        except Exception as e:   # noqa: BLE001 - a dead MIDI port must not take the instrument down
-            self.failed = e
