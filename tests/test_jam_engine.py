@@ -69,6 +69,7 @@ def delivered(received, sent, xruns, what):
     it = iter(sent)
     lost = len(sent) - len(received)
     assert xruns > 0 and all(m in it for m in received), f"{what}: received {received}, sent {sent}"
+    assert 2 * len(received) >= len(sent), f"{what}: most notes lost ({xruns} xruns): {received} of {sent}"
     warnings.warn(f"{what}: {lost} of {len(sent)} notes lost in JACK ({xruns} xruns)")
 
 
@@ -126,9 +127,11 @@ def test_keyboard_melody_is_heard_at_once_sent_in_time_and_merged_into_the_conte
     delivered([n[2] for n in echo_on], keys, xruns, "echo -> DAW")
     delivered([(n[1], n[2]) for n in ours if n[3]], sent_ons, xruns, "livechip -> DAW")
 
-    # livechip's channel 1 carries exactly the player's melody (the model never played P1), each note no
-    # later than the echo client's copy of it (the floor of MIDI through JACK), in the median within 1 ms
-    assert [k for c, k in sent_ons if c == 0] == keys
+    # livechip's channel 1 carries exactly the player's melody as it reached `livechip in` (the model never
+    # played P1; JACK may drop a note on the way in only in a period it missed), each note no later than the
+    # echo client's copy of it (the floor of MIDI through JACK), in the median within 1 ms
+    heard_keys = [k for c, k in sent_ons if c == 0]
+    delivered(heard_keys, keys, xruns, "keyboard -> livechip in")
     delays = np.array([a[0] - b[0] for a, b in pair_by_time(ch1_on, echo_on)]) * 1000
     print(f"\nperiod {period}, model in {worker}: livechip minus echo, ms: median {np.median(delays):.3f} "
           f"max {delays.max():.3f}; xruns {xruns}")
@@ -137,7 +140,7 @@ def test_keyboard_melody_is_heard_at_once_sent_in_time_and_merged_into_the_conte
     # the model played its voices meanwhile, and what was sent is what the engine says was played (nothing
     # revoked was ever sent): per channel the same notes in the same order, up to the moment of the stop
     assert any(n[1] in (1, 2, 3) for n in ours), "the model played nothing"
-    assert [e.pitch for e in played.events if e.voice == "P1" and e.pitch is not None] == keys
+    assert [e.pitch for e in played.events if e.voice == "P1" and e.pitch is not None] == heard_keys
     for ch, voice in enumerate(ev.VOICES[1:], 1):
         sent = [int(k) for c, k, velocity in sent_then if c == ch and velocity > 0]
         # (a note and a note-off of one voice at one instant: only the note-off is sent, as on the chip)
@@ -150,7 +153,7 @@ def test_keyboard_melody_is_heard_at_once_sent_in_time_and_merged_into_the_conte
         # the player's notes are in the model's token history, in order, and no other P1 notes
         p1 = [ev.pitch_of(tok) for tok, _ in history if ev.voice_of(tok) == "P1"]
         p1 = [p for p in p1 if p is not None]
-        assert len(p1) >= 8 and p1 == keys[-len(p1):]
+        assert len(p1) >= 8 and p1 == heard_keys[-len(p1):]
 
 
 def test_the_apu_plays_each_player_note_in_the_block_after_it_arrives(model_dir):
