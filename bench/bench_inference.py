@@ -162,7 +162,8 @@ def report(name, model, args, bw):
 
 def perplexity_cost(model, q, full):
     """Perplexity of float32 and int8 on the NES-MDB test split (the first 25 files unless full)."""
-    from livechip.model.evaluate import evaluate, find_files, song_tokens
+    from livechip.formats.tx1 import find_files
+    from livechip.model.evaluate import evaluate, song_tokens
 
     if not TEST_SPLIT.is_dir():
         print(f"(no {TEST_SPLIT}: int8 perplexity cost not measured)")

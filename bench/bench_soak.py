@@ -144,7 +144,7 @@ def main():
     def load_model(path):
         import torch
         torch.set_num_threads(1)
-        from livechip.model.generate import load_model
+        from livechip.model.checkpoint import load_model
         return load_model(path)
 
     # in process mode this process never loads the model (as in `livechip play`)

@@ -44,7 +44,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from livechip.model.generate import load_model
+    from livechip.model.checkpoint import load_model
     from livechip.model.quantize import quantize_int8
     model = quantize_int8(load_model(args.model).eval())
     mem = getattr(model, "gen_mem_len", None)

@@ -64,7 +64,7 @@ def main():
         print(f"sample() {name:24s} p50 {p50 * 1e6:6.1f} us  p99 {p99 * 1e6:6.1f} us  max {mx * 1e6:7.1f} us")
 
     if args.model:
-        from livechip.model.generate import load_model
+        from livechip.model.checkpoint import load_model
         model = load_model(args.model).eval()
         label = args.model
     else:

@@ -204,8 +204,9 @@ async def _phase(seconds, engine, monitor, control, with_ui, size=(80, 24), fps=
 def bench_model(path):
     """The model to play: `path`, else the shipped default, else (none installed) the busy random network of
     tests/test_osc_engine.py, which plays many notes, so the UI has plenty to draw."""
-    from livechip.model.generate import DEFAULT_MODEL, load_model
-    path = Path(path) if path else DEFAULT_MODEL
+    from livechip.core import places
+    from livechip.model.checkpoint import load_model
+    path = places.find_model(path or None)
     if (path / "config.json").exists():
         return load_model(path), path
     from tests.test_osc_engine import busy_model

@@ -12,7 +12,8 @@ import torch
 from livechip.core import events
 from livechip.cli.main import build_parser
 from livechip.model.checkpoint import import_lakhnes, load_model
-from livechip.model.evaluate import PAPER_MEM_LEN, batches, evaluate, find_files, song_tokens
+from livechip.formats.tx1 import find_files
+from livechip.model.evaluate import PAPER_MEM_LEN, batches, evaluate, song_tokens
 from tests.checkpoint_helpers import FIXTURES, fixtures, reference, run_cli
 
 torch.set_num_threads(1)

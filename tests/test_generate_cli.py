@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from livechip.core import events as ev
+from livechip.core import places
 from livechip.cli.main import main
 from livechip.formats import files
 from tests.generate_helpers import tiny_txl
@@ -61,8 +62,7 @@ def test_missing_model_folder_is_one_clear_line(tmp_path, run):
 
 
 def test_without_model_flag_uses_the_default_folder(tmp_path, run, monkeypatch):
-    import livechip.model.generate
-    monkeypatch.setattr(livechip.model.generate, "DEFAULT_MODEL", tmp_path / "models" / "default")
+    monkeypatch.setattr(places, "SHIPPED_MODELS", tmp_path / "models")
     p = run("-o", tmp_path / "x.mid", check=False)
     assert p.returncode == 2 and "pass --model DIR" in p.stderr and str(tmp_path / "models") in p.stderr
 

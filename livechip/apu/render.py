@@ -105,16 +105,3 @@ def load_input(path, timbres=None, ignore_other_chips=False):
     else:
         raise LivechipError(f"{path}: unknown input type (use .vgm, .tx1.txt or .mid)")
     return score_log(score, timbres)
-
-
-def render_command(args):
-    from livechip.apu.driver import load_timbres
-    timbres = load_timbres(args.timbre) if getattr(args, "timbre", None) else None
-    log = load_input(args.input, timbres, getattr(args, "ignore_other_chips", False))
-    samples = render_log(log, rate=args.rate, filters=not args.no_filter, progress=True)
-    write_wav(args.output, samples, args.rate)
-    if args.vgm:
-        vgm.write(args.vgm, log)
-    print(f"{args.output}: {len(samples) / args.rate:.1f} s at {args.rate} Hz"
-          + (f", register log in {args.vgm}" if args.vgm else ""))
-    return 0

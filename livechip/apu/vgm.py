@@ -80,20 +80,36 @@ def read(path, ignore_other_chips=False):
 
 def parse(data, path="<bytes>", ignore_other_chips=False):
     """Parse VGM bytes (plain or gzip-compressed) into a `Log` (see `read`)."""
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise FileFormatError(path, f"damaged gzip data ({e})") from None
+    data = _gunzip(data, path)
+    start, total, clock = _header(data, path, ignore_other_chips)
+    song = _Song(data, path, clock, ignore_other_chips)
+    song.run(start)
+    return Log(*check_log(song.cycles, song.addrs, song.values, what=str(path)), samples=max(song.sample, total),
+               clock=clock)
+
+
+def _gunzip(data, path):
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise FileFormatError(path, f"damaged gzip data ({e})") from None
+
+
+def _u32(data, off):
+    return struct.unpack_from("<I", data, off)[0] if off + 4 <= len(data) else 0
+
+
+def _header(data, path, ignore_other_chips):
+    """(data offset, length in samples, NES APU clock in Hz) from the header, checked."""
     if len(data) < 0x40 or data[:4] != b"Vgm ":
         raise FileFormatError(path, "not a VGM file (no 'Vgm ' header)")
-    u32 = lambda off: struct.unpack_from("<I", data, off)[0] if off + 4 <= len(data) else 0  # noqa: E731
-    version = u32(0x08)
-    total = u32(0x18)
-    start = 0x34 + u32(0x34) if version >= 0x150 and u32(0x34) else 0x40
+    version = _u32(data, 0x08)
+    start = 0x34 + _u32(data, 0x34) if version >= 0x150 and _u32(data, 0x34) else 0x40
     if start >= len(data):
         raise FileFormatError(path, f"data offset 0x{start:X} lies beyond the end of the file ({len(data)} bytes)")
-    clock = u32(0x84) if version >= 0x161 and start > 0x84 else 0
+    clock = _u32(data, 0x84) if version >= 0x161 and start > 0x84 else 0
     if clock & FDS_FLAG:
         if not ignore_other_chips:
             raise FileFormatError(path, "uses the Famicom Disk System sound channel (FDS flag in the NES clock "
@@ -104,68 +120,92 @@ def parse(data, path="<bytes>", ignore_other_chips=False):
         raise FileFormatError(path, "has no NES APU clock in its header (not an NES VGM, or older than VGM 1.61)")
     if not 1_500_000 <= clock <= 2_000_000:
         raise FileFormatError(path, f"NES APU clock {clock} Hz is not an NTSC, PAL or Dendy 2A03 clock")
+    return start, _u32(data, 0x18), clock
 
-    cycles, addrs, values = [0], [0x4015], [0x0F]
-    ratio = clock / VGM_RATE
-    sample = 0
-    i = start
-    n = len(data)
-    ended = False
-    while i < n:
-        cmd = data[i]
-        if cmd == 0xB4:
-            if i + 3 > n:
+
+class _Song:
+    """The commands read so far: the 2A03's writes (starting with `$4015 = $0F`) and the time in samples."""
+
+    def __init__(self, data, path, clock, ignore_other_chips):
+        self.data, self.path, self.ignore = data, path, ignore_other_chips
+        self.ratio = clock / VGM_RATE
+        self.sample = 0
+        self.cycles, self.addrs, self.values = [0], [0x4015], [0x0F]
+
+    def run(self, i):
+        """Read the commands from byte `i` up to the end command (0x66)."""
+        data, n = self.data, len(self.data)
+        while i < n:
+            cmd = data[i]
+            if cmd == 0x66:
+                return
+            command = _COMMANDS.get(cmd)
+            if command is None:
+                raise FileFormatError(self.path, f"unknown VGM command byte 0x{cmd:02X}", f"byte 0x{i:X}")
+            after = command(self, cmd, i)
+            if after is None:               # the command runs past the end of the data
                 break
-            aa, dd = data[i + 1], data[i + 2]
-            if aa <= 0x17:
-                cycles.append(round(sample * ratio))
-                addrs.append(0x4000 + aa)
-                values.append(dd)
-            elif aa <= 0x1F:
-                pass                                  # unused register numbers
-            elif not ignore_other_chips:
-                raise FileFormatError(path, f"writes to the Famicom Disk System channel (register 0x{aa:02X})"
-                                            "; livechip plays only the 2A03", f"byte 0x{i:X}")
-            i += 3
-        elif cmd == 0x61:
-            if i + 3 > n:
-                break
-            sample += data[i + 1] | (data[i + 2] << 8)
-            i += 3
-        elif cmd == 0x62:
-            sample += 735
-            i += 1
-        elif cmd == 0x63:
-            sample += 882
-            i += 1
-        elif 0x70 <= cmd <= 0x7F:
-            sample += (cmd & 15) + 1
-            i += 1
-        elif cmd == 0x66:
-            ended = True
-            break
-        elif cmd == 0x67:
-            if i + 7 > n:
-                break
-            size = u32(i + 3) & 0x7FFFFFFF
-            if i + 7 + size > n:
-                break
-            i += 7 + size                             # DMC sample data (or other): not used
-        elif cmd in _OTHER_CHIPS or _command_length(cmd):
-            length = _command_length(cmd)
-            if not ignore_other_chips:
-                chip = _OTHER_CHIPS.get(cmd, "another sound chip")
-                raise FileFormatError(path, f"writes to {chip} (command 0x{cmd:02X}); livechip plays only the "
-                                            "NES 2A03", f"byte 0x{i:X}")
-            if i + length > n:
-                break
-            i += length
-        else:
-            raise FileFormatError(path, f"unknown VGM command byte 0x{cmd:02X}", f"byte 0x{i:X}")
-    if not ended:
-        raise FileFormatError(path, "truncated: the data stops without the end command (0x66)", f"byte 0x{i:X}")
-    samples = max(sample, total)
-    return Log(*check_log(cycles, addrs, values, what=str(path)), samples=samples, clock=clock)
+            i = after
+        raise FileFormatError(self.path, "truncated: the data stops without the end command (0x66)", f"byte 0x{i:X}")
+
+
+# Each command reads itself at byte `i` and returns the byte after it (None if the data ends inside it).
+
+def _write(song, cmd, i):
+    """`B4 aa dd`: APU register aa = dd."""
+    if i + 3 > len(song.data):
+        return None
+    aa, dd = song.data[i + 1], song.data[i + 2]
+    if aa <= 0x17:
+        song.cycles.append(round(song.sample * song.ratio))
+        song.addrs.append(0x4000 + aa)
+        song.values.append(dd)
+    elif aa > 0x1F and not song.ignore:         # 0x18-0x1F: unused register numbers
+        raise FileFormatError(song.path, f"writes to the Famicom Disk System channel (register 0x{aa:02X})"
+                                         "; livechip plays only the 2A03", f"byte 0x{i:X}")
+    return i + 3
+
+
+def _long_wait(song, cmd, i):
+    """`61 nn nn`: wait nnnn samples."""
+    if i + 3 > len(song.data):
+        return None
+    song.sample += song.data[i + 1] | (song.data[i + 2] << 8)
+    return i + 3
+
+
+_SHORT_WAITS = {0x62: 735, 0x63: 882, **{0x70 + k: k + 1 for k in range(16)}}   # one-byte waits, in samples
+
+
+def _short_wait(song, cmd, i):
+    song.sample += _SHORT_WAITS[cmd]
+    return i + 1
+
+
+def _block(song, cmd, i):
+    """`67 66 tt ss ss ss ss` and ss bytes: a data block (DMC samples, or other), skipped."""
+    if i + 7 > len(song.data):
+        return None
+    size = _u32(song.data, i + 3) & 0x7FFFFFFF
+    if i + 7 + size > len(song.data):
+        return None
+    return i + 7 + size
+
+
+def _other_chip(song, cmd, i):
+    """A command for another sound chip: refused, or skipped with `ignore_other_chips`."""
+    if not song.ignore:
+        chip = _OTHER_CHIPS.get(cmd, "another sound chip")
+        raise FileFormatError(song.path, f"writes to {chip} (command 0x{cmd:02X}); livechip plays only the "
+                                         "NES 2A03", f"byte 0x{i:X}")
+    length = _command_length(cmd)
+    if i + length > len(song.data):
+        return None
+    return i + length
+
+
+_COMMANDS = {**{cmd: _other_chip for cmd in range(256) if _command_length(cmd)},
+             **dict.fromkeys(_SHORT_WAITS, _short_wait), 0xB4: _write, 0x61: _long_wait, 0x67: _block}
 
 
 def dumps(log):

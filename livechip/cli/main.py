@@ -1,8 +1,9 @@
 """The `livechip` command: one entry point, one subcommand per job.
 
-Argument definitions live here, in one place; each handler imports the module that does the
-work only when it runs, so `livechip --help` stays fast. A `LivechipError` becomes one line on
-stderr and exit status 2, never a traceback.
+Argument definitions live here, in one place; each command's handler is its own module in this folder
+(`cli/generate.py`, `cli/train.py`, ...), the only code that reads an argparse Namespace: it turns the options
+into plain arguments for the layers below. A handler is imported only when its command runs, so `livechip
+--help` stays fast. A `LivechipError` becomes one line on stderr and exit status 2, never a traceback.
 """
 
 import argparse
@@ -19,13 +20,13 @@ MODEL_HELP = (f"model folder (model.safetensors + config.json), or the name of o
 # --- files (events, TX1, MIDI) ---------------------------------------------------------------
 
 def _convert(args):
-    from livechip.formats import files
-    return files.convert_command(args)
+    from livechip.cli.convert import convert_command
+    return convert_command(args)
 
 
 def _info(args):
-    from livechip.formats import files
-    return files.info_command(args)
+    from livechip.cli.info import info_command
+    return info_command(args)
 
 
 def _add_file_commands(sub):
@@ -54,8 +55,8 @@ def _add_map_options(p):
 # --- generate (offline generation) ----------------------------------------------------------
 
 def _generate(args):
-    from livechip.model import generate
-    return generate.generate_command(args)
+    from livechip.cli.generate import generate_command
+    return generate_command(args)
 
 
 def _add_generate_commands(sub):
@@ -94,8 +95,8 @@ def _add_generate_commands(sub):
 # --- apu (rendering) -------------------------------------------------------------------------
 
 def _render(args):
-    from livechip.apu import render
-    return render.render_command(args)
+    from livechip.cli.render import render_command
+    return render_command(args)
 
 
 def _add_apu_commands(sub):
@@ -116,13 +117,13 @@ def _add_apu_commands(sub):
 # --- checkpoint (LakhNES import, evaluation) -------------------------------------------------
 
 def _import_lakhnes(args):
-    from livechip.model import checkpoint
-    return checkpoint.import_command(args)
+    from livechip.cli.import_lakhnes import import_command
+    return import_command(args)
 
 
 def _eval(args):
-    from livechip.model import evaluate
-    return evaluate.eval_command(args)
+    from livechip.cli.eval import eval_command
+    return eval_command(args)
 
 
 def _add_checkpoint_commands(sub):
@@ -237,13 +238,13 @@ def _add_play_commands(sub):
 # --- train (training, fine-tuning, MIDI adaptation) -----------------------------------------
 
 def _train(args):
-    from livechip.model import train
-    return train.train_command(args)
+    from livechip.cli.train import train_command
+    return train_command(args)
 
 
 def _adapt(args):
-    from livechip.formats import adapt
-    return adapt.adapt_command(args)
+    from livechip.cli.adapt import adapt_command
+    return adapt_command(args)
 
 
 def _add_train_commands(sub):
@@ -311,8 +312,8 @@ def _add_train_commands(sub):
 # --- tui (the terminal UI) ------------------------------------------------------------------
 
 def _tui(args):
-    from livechip.tui import client
-    return client.tui_command(args)
+    from livechip.cli.tui import tui_command
+    return tui_command(args)
 
 
 def _add_tui_commands(sub):

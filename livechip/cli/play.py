@@ -11,9 +11,19 @@ from livechip.core.errors import LivechipError
 
 
 def play_command(args):
-    from livechip.control.surface import Control, ControlError
-    from livechip.engine.engine import Engine, EngineConfig
+    control = _control(args)
+    _check(args)
+    record_dir = _record_dir(args)
+    model_dir, model = _model(args)
+    engine, monitor = _engine(args, control, model, model_dir, record_dir)
+    if not _play(args, control, engine, monitor, record_dir):
+        return 0        # stopped while the model was loading: nothing played, nothing to report
+    return _report(engine, record_dir)
 
+
+def _control(args):
+    """The control surface with the preset, then the flags, applied (a flag not given keeps the preset's value)."""
+    from livechip.control.surface import Control, ControlError
     control = Control()
     try:
         if args.preset:
@@ -21,12 +31,9 @@ def play_command(args):
             preset = find_preset(args.preset)
             apply_preset(control, load_preset(preset))
             print(f"livechip: preset {preset}", file=sys.stderr)
-        if args.temperature is not None:
-            control.set("temperature", args.temperature)
-        if args.seed is not None:
-            control.set("seed", args.seed)
-        if args.horizon is not None:    # a flag not given keeps the preset's value (or the default)
-            control.set("horizon", args.horizon)
+        for path in ("temperature", "seed", "horizon"):
+            if getattr(args, path) is not None:
+                control.set(path, getattr(args, path))
         for v in _voices(args.human):
             control.set(f"voice/{v}/mode", "human")
         if args.split is not None:
@@ -36,6 +43,10 @@ def play_command(args):
                     control.set(f"voice/{control.get(f'split/{what}')}/mode", "human")
     except ControlError as e:
         raise LivechipError(str(e)) from None
+    return control
+
+
+def _check(args):
     if args.note_timeout is not None and not args.note_timeout > 0:
         raise LivechipError(f"--note-timeout must be > 0 seconds, got {args.note_timeout}")
     if args.duration is not None and not args.duration > 0:
@@ -44,13 +55,22 @@ def play_command(args):
         raise LivechipError(f"--threads must be 1..256, got {args.threads}")
     if args.block_size is not None and not 16 <= args.block_size <= 8192:
         raise LivechipError(f"--block-size must be 16..8192 frames, got {args.block_size}")
-    record_dir = Path(args.record) if args.record else None
-    if record_dir is not None:
-        try:
-            record_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LivechipError(f"--record {record_dir}: {e.strerror}") from None
 
+
+def _record_dir(args):
+    """The `--record` folder, made now so that a bad one is told before playing (None without --record)."""
+    if not args.record:
+        return None
+    record_dir = Path(args.record)
+    try:
+        record_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LivechipError(f"--record {record_dir}: {e.strerror}") from None
+    return record_dir
+
+
+def _model(args):
+    """(model folder, model): the loaded model for the thread worker, the folder for the model process."""
     model_dir = places.find_model(args.model)
     if not (model_dir / "config.json").is_file():
         hint = (" (no default model is installed: pass --model DIR)" if not args.model else
@@ -59,10 +79,14 @@ def play_command(args):
         raise LivechipError(f"{model_dir}: not a model folder (no config.json){hint}")
     print(f"livechip: model folder {model_dir}", file=sys.stderr)
     if args.worker == "thread":
-        from livechip.model.generate import load_model
-        model = load_model(model_dir)
-    else:
-        model = model_dir    # loaded by the model process; this one stays free of torch
+        from livechip.model.checkpoint import load_model
+        return model_dir, load_model(model_dir)
+    return model_dir, model_dir    # loaded by the model process; this one stays free of torch
+
+
+def _engine(args, control, model, model_dir, record_dir):
+    """(engine, monitor): the engine, not started yet, and the UI's monitor (None without the UI)."""
+    from livechip.engine.engine import Engine, EngineConfig
     device = args.audio_device
     if device is not None and device.isdigit():
         device = int(device)
@@ -80,7 +104,12 @@ def play_command(args):
     engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor)
     if record_dir is not None:
         engine.takes.folder = record_dir     # record/start .. record/stop takes go there too
+    return engine, monitor
 
+
+def _play(args, control, engine, monitor, record_dir):
+    """Start the engine, OSC and the recording, and play until the duration, Ctrl-C or the UI's quit; then stop
+    them all. False if Ctrl-C came while the model was loading."""
     def on_signal(signum, frame):
         engine.request_stop()
 
@@ -93,11 +122,8 @@ def play_command(args):
             if not engine.stopping:
                 raise
             print(f"livechip: {e}", file=sys.stderr)     # Ctrl-C while the model was loading: as asked
-            return 0
-        if not args.no_osc:
-            from livechip.control.folders import Folders
-            folders = None if args.osc_any_path else Folders(recordings=engine.takes.folder, primes=Path(args.primes))
-            osc = _start_osc(control, args.osc_host, args.osc_port, folders)
+            return False
+        osc = None if args.no_osc else _start_osc(control, args, engine.takes.folder)
         if record_dir is not None:
             engine.record(record_dir)
         how = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
@@ -113,6 +139,11 @@ def play_command(args):
         engine.stop()
         for s, h in old.items():
             signal.signal(s, h)
+    return True
+
+
+def _report(engine, record_dir):
+    """Tell what was played, save the recording; the exit code (1 if the engine failed)."""
     st = engine.status()
     print(f"livechip: stopped after {st['now']:.1f} s: {st['tokens']} tokens, {len(engine.played().events)} "
           f"note events, {st['xruns']} xruns", file=sys.stderr)
@@ -131,9 +162,12 @@ def play_command(args):
     return code
 
 
-def _start_osc(control, host, port, folders):
+def _start_osc(control, args, recordings):
     """The OSC control surface; a port already in use is one line, and the music goes on without it."""
+    from livechip.control.folders import Folders
     from livechip.control.osc import start_osc_server
+    host, port = args.osc_host, args.osc_port
+    folders = None if args.osc_any_path else Folders(recordings=recordings, primes=Path(args.primes))
     try:
         server = start_osc_server(control, host, port, folders)
     except OSError as e:

@@ -27,7 +27,7 @@ MAX_STRING = 4096         # longest path or name accepted
 # release_after seconds (the index order is what an OSC radio button sends: auto came last)
 VOICE_MODES = ("model", "human", "off", "auto")
 NONE = ("none", "off", "")     # words that unset a setting that may be unset
-DEFAULT_HORIZON = 0.5          # seconds of music generated ahead of "now" (the engine's measured default)
+DEFAULT_HORIZON = 0.5          # seconds of music generated ahead of "now"; docs/performance.md (Horizon) says why
 DEFAULT_CHANNEL_MAP = {1: "P1", 2: "P2", 3: "TR", 4: "NO", 10: "NO"}
 # General MIDI drum notes -> noise notes (1..16, higher is brighter)
 DEFAULT_DRUM_MAP = {35: 2, 36: 2, 37: 9, 38: 8, 39: 10, 40: 8, 41: 3, 42: 14, 43: 4, 44: 13, 45: 5, 46: 12,

@@ -22,6 +22,7 @@ import numpy as np
 TICKS_PER_SECOND = 44100
 VOICES = ("P1", "P2", "TR", "NO")
 PITCH_RANGE = {"P1": (33, 108), "P2": (33, 108), "TR": (21, 108), "NO": (1, 16)}
+OFF = -1   # the pitch of a note-off where a pitch is a number (rings, schedules, song arrays); a NoteEvent's is None
 
 WAIT_VALUES = (tuple(range(1, 101)) + tuple(range(110, 1001, 10))
                + tuple(range(1100, 10001, 100)) + tuple(range(11000, 100001, 1000)))

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-DEFAULT_HORIZON = 0.5   # seconds ahead of the clock; see docs/performance.md (Horizon) for why
+from livechip.control.settings import DEFAULT_HORIZON
 
 
 @dataclasses.dataclass

@@ -105,7 +105,7 @@ class Player:
         for e in events:
             f = max(int(e.time), self._frame)
             self._frame = f
-            v, p = VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch
+            v, p = VOICE_INDEX[e.voice], ev.OFF if e.pitch is None else e.pitch
             while not self.ring.push(f, v, p):
                 time.sleep(0.0005)
             self.played.append((f, v, p))

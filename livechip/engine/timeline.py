@@ -26,7 +26,7 @@ class Timeline:
             if e.voice in self.roles.muted:
                 continue
             f = max(self.tempo.frames(e.time), late)
-            v, p = VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch
+            v, p = VOICE_INDEX[e.voice], ev.OFF if e.pitch is None else e.pitch
             waited = 0
             while not self.ring.push(f, v, p):    # full: a consumer stopped taking events
                 if waited == 1000:
@@ -84,8 +84,8 @@ class Timeline:
     def _release(self, voices, at):
         """Under the lock: a note-off for each of `voices` at frame `at`."""
         for v in voices:
-            if self.ring.push(at, VOICE_INDEX[v], -1):
-                self.scheduled.append(at, self.tempo.ticks(at), VOICE_INDEX[v], -1)
+            if self.ring.push(at, VOICE_INDEX[v], ev.OFF):
+                self.scheduled.append(at, self.tempo.ticks(at), VOICE_INDEX[v], ev.OFF)
 
     def _notify(self):
         """Wake the MIDI sender: the rings have new events."""
@@ -96,7 +96,7 @@ class Timeline:
         """Take back the unheard events after `frame` from the ring and the record; returns them (ticks)."""
         gone = self.scheduled.pop(len(self.ring.revoke_after(frame)))
         self._revoked()
-        return [ev.NoteEvent(tk, ev.VOICES[v], None if p < 0 else p) for _, tk, v, p in gone]
+        return [ev.NoteEvent(tk, ev.VOICES[v], None if p == ev.OFF else p) for _, tk, v, p in gone]
 
     def _revoked(self):
         """Tell the monitor that what was scheduled after the last event kept was taken back."""
@@ -120,7 +120,7 @@ class Timeline:
             self._revoked()
             at = max(self.voice.frame, self._last_frame())
             self.tempo.set_tempo(tempo, at)
-            self._schedule([ev.NoteEvent(t, ev.VOICES[v], None if p < 0 else p) for _, t, v, p in moved])
+            self._schedule([ev.NoteEvent(t, ev.VOICES[v], None if p == ev.OFF else p) for _, t, v, p in moved])
 
     def _recent_score(self, seconds=20.0):
         """The last `seconds` of what was scheduled, as a Score starting at 0 (to prime a new model)."""
@@ -131,7 +131,7 @@ class Timeline:
         first = end - round(seconds * ev.TICKS_PER_SECOND)
         notes = rows[rows[:, 1] >= first, 1:].tolist()
         t0 = notes[0][0]
-        out = [ev.NoteEvent(t - t0, ev.VOICES[v], None if p < 0 else p) for t, v, p in notes]
+        out = [ev.NoteEvent(t - t0, ev.VOICES[v], None if p == ev.OFF else p) for t, v, p in notes]
         return ev.Score(out, end - t0)
 
     def played(self, since=0, until=None):
@@ -144,7 +144,7 @@ class Timeline:
             events = rows[:, [0, 2, 3]].tolist()
         events += [e for e in list(self.player.played) if since <= e[0] < heard]
         events.sort(key=lambda e: e[0])   # stable: at one frame, the model's events before the player's
-        out = [ev.NoteEvent(frames_to_ticks(f - since, self.rate), ev.VOICES[v], None if p < 0 else p)
+        out = [ev.NoteEvent(frames_to_ticks(f - since, self.rate), ev.VOICES[v], None if p == ev.OFF else p)
                for f, v, p in events]
         return ev.Score(sorted(out, key=ev.event_order), frames_to_ticks(max(heard - since, 0), self.rate))
 
@@ -173,7 +173,7 @@ class Timeline:
         out = sorted([(f, v, p, "model") for f, _, v, p in model] + [(f, v, p, "human") for f, v, p in human],
                      key=lambda e: e[0])
         for f, v, p, source in out:
-            pitch = None if p < 0 else p
+            pitch = None if p == ev.OFF else p
             if c is not None:
                 c.note(ev.VOICES[v], pitch, source, f / self.rate)
             if m is not None and source == "human":

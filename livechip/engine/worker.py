@@ -225,7 +225,7 @@ class ProcessWorker(Worker):
             if epoch != self.epoch and any(t > self.cuts[e] for e in range(epoch + 1, self.epoch + 1)):
                 continue             # speculation the process has taken back too
             p = r.pitch_of(0, k)
-            out.append(ev.NoteEvent(t, ev.VOICES[r.voice_of(0, k)], None if p < 0 else p))
+            out.append(ev.NoteEvent(t, ev.VOICES[r.voice_of(0, k)], None if p == ev.OFF else p))
         r.advance(0, n)
         return out
 
@@ -294,7 +294,7 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
                     conn.poll(0.002)
                     continue
                 for e in runner.generate(int(slots[_WANT])):
-                    ring.push(e.time, VOICE_INDEX[e.voice], -1 if e.pitch is None else e.pitch, tag=runner.epoch)
+                    ring.push(e.time, VOICE_INDEX[e.voice], ev.OFF if e.pitch is None else e.pitch, tag=runner.epoch)
                 slots[_TOKENS] = runner.tokens
                 slots[_FRONTIER] = runner.frontier
     except (EOFError, BrokenPipeError, KeyboardInterrupt):

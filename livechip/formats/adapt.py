@@ -1,4 +1,4 @@
-"""`livechip adapt`: ordinary multi-instrument MIDI -> NES four-voice TX1, the LakhNES transfer mapping.
+"""Ordinary multi-instrument MIDI -> NES four-voice TX1, the LakhNES transfer mapping (`livechip adapt`).
 
 LakhNES pre-trains on the Lakh MIDI collection after turning each file into several NES ensembles:
 
@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livechip.formats import tx1
-from livechip.core.errors import FileFormatError, LivechipError
+from livechip.core.errors import FileFormatError
 from livechip.core.events import PITCH_RANGE, TICKS_PER_SECOND, NoteEvent, Score, normalize
 from livechip.formats import midi
 
@@ -197,39 +196,3 @@ def adapt_file(path, rng, per_song=16, noise="random", min_seconds=5.0, max_seco
     if not min_seconds <= length <= max_seconds:
         return []
     return adapt_parts(parts, rng, per_song, noise, clip_seconds)
-
-
-def adapt_command(args):
-    src, out = Path(args.input), Path(args.output)
-    if src.is_file():
-        paths = [src]
-    elif src.is_dir():
-        paths = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in (".mid", ".midi"))
-    else:
-        raise LivechipError(f"{src}: no such file or folder")
-    if not paths:
-        raise LivechipError(f"{src}: no .mid files found")
-    rng = np.random.default_rng(args.seed)
-    it = paths
-    if not args.quiet:
-        from tqdm import tqdm
-        it = tqdm(paths, unit="file", desc="adapting")
-    written, unusable, bad = 0, 0, []
-    for path in it:
-        try:
-            scores = adapt_file(path, rng, args.per_song, args.noise, args.min_seconds, args.max_seconds,
-                                args.clip_seconds)
-        except FileFormatError as e:
-            bad.append(str(e))
-            continue
-        if not scores:
-            unusable += 1
-        for i, score in enumerate(scores):
-            tx1.write(out / f"{path.stem}_{i:03d}.tx1.txt.gz", score)
-            written += 1
-    print(f"{out}: {written} NES songs from {len(paths) - len(bad) - unusable} of {len(paths)} MIDI files "
-          f"({unusable} with no usable monophonic instrument or outside {args.min_seconds:g}-{args.max_seconds:g} s, "
-          f"{len(bad)} unreadable)")
-    for line in bad[:5]:
-        print(f"  skipped {line}")
-    return 0

@@ -1,4 +1,4 @@
-"""Music files by name: read and write a Score whatever the format, and the `convert`/`info` commands.
+"""Music files by name: read and write a Score whatever the format (`livechip convert` and `info` use it).
 
 The extension picks the format:
 
@@ -9,7 +9,6 @@ The extension picks the format:
 """
 
 import json
-import sys
 from pathlib import Path
 
 from livechip.formats import tx1
@@ -134,74 +133,3 @@ def parse_drum_map(text):
             raise LivechipError(f"bad drum map entry {noise}={note}: noise {lo}-{hi}, note 0-127")
         drums[noise] = note
     return drums
-
-
-def _maps(args):
-    cmap = getattr(args, "channels", None)
-    dmap = getattr(args, "drum_map", None)
-    return (parse_channel_map(cmap) if cmap else None), (parse_drum_map(dmap) if dmap else None)
-
-
-def convert_command(args):
-    cmap, dmap = _maps(args)
-    kind_of(args.output)  # refuse an unknown output type before reading anything
-    score, report = read_score_report(args.input, cmap, dmap)
-    if not score.events and not score.end:
-        hint = " (try --channels)" if report is not None and report.ignored else ""
-        raise LivechipError(f"{args.input}: nothing to convert: no notes on the four voices{hint}")
-    nesmdb = True if getattr(args, "midi", None) == "nesmdb" else None
-    write_score(args.output, score, nesmdb=nesmdb, drum_map=dmap)
-    d = describe(score)
-    print(f"{args.output}: {d['seconds']:.1f} s, {d['note_events']} note events")
-    if report is not None and report.format == "midi":
-        print(_report_line(report))
-    return 0
-
-
-def _report_line(r):
-    line = (f"{r.notes} notes onto the four voices: {r.changed} changed pitch to fit a voice's range, "
-            f"{r.hidden} never sounded (one note at a time per voice)")
-    if r.ignored:
-        chans = ", ".join(str(c) for c in r.ignored_channels)
-        line += f", {r.ignored} on unmapped channels ({chans}) left out"
-    return line
-
-
-def info_command(args):
-    cmap, dmap = _maps(args)
-    results = []
-    for path in args.input:
-        score, report = read_score_report(path, cmap, dmap)
-        d = {"file": str(path), "format": _format_name(path, report)}
-        d.update(describe(score))
-        if report is not None and report.format == "midi":
-            d["import"] = {"notes": report.notes, "changed": report.changed, "hidden": report.hidden,
-                           "ignored": report.ignored, "ignored_channels": report.ignored_channels}
-        results.append(d)
-    if args.json:
-        json.dump(results, sys.stdout, indent=1)
-        print()
-        return 0
-    for d in results:
-        print(f"{d['file']}: {d['format']}, {d['seconds']:.1f} s, {d['events']} events "
-              f"({d['events_per_second']:.1f} events/s)")
-        for v, s in d["voices"].items():
-            if not s["notes"]:
-                print(f"  {v}  no notes")
-                continue
-            lo, hi = s["lowest"], s["highest"]
-            rng = f"noise {lo}-{hi}" if v == "NO" else f"{note_name(lo)}-{note_name(hi)} ({lo}-{hi})"
-            print(f"  {v}  {s['notes']:6d} notes  {rng}")
-        if "import" in d:
-            print("  " + _report_line(report_of(d)))
-    return 0
-
-
-def report_of(d):
-    return midi.ImportReport("midi", **d["import"])
-
-
-def _format_name(path, report):
-    if report is None:
-        return "TX1 (gzip)" if str(path).lower().endswith(".gz") else "TX1"
-    return "NES-MDB MIDI" if report.format == "nesmdb" else "MIDI"

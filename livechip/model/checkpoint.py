@@ -1,7 +1,7 @@
 """livechip's model folder: `model.safetensors` + `config.json` (+ a `README.md` model card).
 
     save_model(model, "models/mine", card="# My model\n...")
-    model = load_model("models/mine")              # a TransformerXL in eval mode
+    model = load_model("models/mine")              # a TransformerXL in eval mode; load_model() the default
     import_lakhnes("pretrained/LakhNES/model.pt", "models/lakhnes")
 
 `config.json` holds `{"format": "livechip-txl", "version": 1, "model": <TXLConfig fields>, "dtype": ...}` and
@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from livechip.core import places
 from livechip.core.errors import CheckpointError, DeviceError
 from livechip.core.fileio import atomic_write
 from livechip.model.txl import TransformerXL, TXLConfig
@@ -108,9 +109,13 @@ def read_config(dir):
     return config
 
 
-def load_model(dir, device="cpu"):
-    """The TransformerXL saved in folder `dir`, float32, in eval mode, on `device`."""
-    dir = Path(dir)
+def load_model(dir=None, device="cpu"):
+    """The TransformerXL saved in model folder `dir`, float32, in eval mode, on `device`. `dir` is a path or a
+    model's name (`places.find_model`: the user's models, then the shipped ones); None: the shipped default."""
+    hint = " (no default model is installed: pass --model DIR)" if dir is None else ""
+    dir = places.find_model(dir)
+    if not dir.is_dir():
+        raise CheckpointError(f"{dir}: model folder not found{hint}")
     config = read_config(dir)
     try:
         cfg = TXLConfig.from_dict(config["model"])
@@ -208,12 +213,3 @@ def import_lakhnes(src, out_dir):
     card = lakhnes_card(src, sha, cfg, n_params)
     save_model(model, out_dir, card=card, source={"lakhnes": src.name, "sha256": sha})
     return model
-
-
-def import_command(args):
-    model = import_lakhnes(args.src, args.output)
-    c = model.cfg
-    n = sum(p.numel() for p in model.parameters())
-    print(f"{args.output}: imported {args.src} ({c.n_layer} layers, {c.n_head}x{c.d_head} heads, d_model {c.d_model}, "
-          f"d_inner {c.d_inner}, {n:,} parameters)")
-    return 0

@@ -1,6 +1,6 @@
 """Training data: songs from a folder, the LakhNES augmentations, token ids, and [B, T] batches.
 
-A song is kept as three parallel arrays (event time in ticks, voice index, pitch with -1 for a NOTEOFF),
+A song is kept as three parallel arrays (event time in ticks, voice index, pitch, OFF (-1) for a NOTEOFF),
 so an augmentation is a few numpy operations and a song becomes token ids in one pass:
 
     songs = load_songs("nesmdb_tx1/train")               # .tx1.txt, .tx1.txt.gz, NES-MDB .mid
@@ -36,7 +36,7 @@ _SNAP = None  # _SNAP[n] = token id of a gap of n ticks (n <= MAX_WAIT), built o
 
 @dataclass
 class Song:
-    """One song as arrays sorted by (time, voice): `time` ticks, `voice` index into VOICES, `pitch` (-1 = off)."""
+    """One song as arrays sorted by (time, voice): `time` ticks, `voice` index into VOICES, `pitch` (OFF: off)."""
     name: str
     time: np.ndarray
     voice: np.ndarray
@@ -61,12 +61,12 @@ def song_from_score(score: Score, name: str = "") -> Song:
     e = score.events
     time = np.fromiter((x.time for x in e), np.int64, len(e))
     voice = np.fromiter((VOICES.index(x.voice) for x in e), np.int8, len(e))
-    pitch = np.fromiter((-1 if x.pitch is None else x.pitch for x in e), np.int16, len(e))
+    pitch = np.fromiter((events.OFF if x.pitch is None else x.pitch for x in e), np.int16, len(e))
     return Song(name, time, voice, pitch, score.end).replace()
 
 
 def song_to_score(song: Song) -> Score:
-    evs = [NoteEvent(int(t), VOICES[v], None if p < 0 else int(p))
+    evs = [NoteEvent(int(t), VOICES[v], None if p == events.OFF else int(p))
            for t, v, p in zip(song.time, song.voice, song.pitch)]
     return Score(evs, int(song.end))
 
@@ -115,7 +115,7 @@ def tokens(song: Song, trim=True) -> np.ndarray:
     drops the wait before the first event and after the last, as LakhNES does for NES-MDB."""
     t, v, p = song.time, song.voice.astype(np.int64), song.pitch.astype(np.int64)
     n = len(t)
-    note = _OFF_ID[v] + np.where(p < 0, 0, p - _LO[v] + 1)
+    note = _OFF_ID[v] + np.where(p == events.OFF, 0, p - _LO[v] + 1)
     gaps = np.diff(t, prepend=t[0] if (trim and n) else 0)
     has_wait = gaps > 0
     tail = 0 if trim else int(song.end) - (int(t[-1]) if n else 0)
@@ -139,7 +139,7 @@ def transpose(song: Song, semitones: int) -> Song:
     if semitones == 0:
         return song
     v, p = song.voice.astype(np.int64), song.pitch.astype(np.int64)
-    moves = (v < 3) & (p >= 0)
+    moves = (v < 3) & (p != events.OFF)
     new = np.where(moves, p + semitones, p)
     keep = ~moves | ((new >= _LO[v]) & (new <= _HI[v]))
     return song.replace(pitch=new.astype(np.int16), keep=keep)
@@ -169,12 +169,12 @@ def remap_voices(song: Song, mapping: dict) -> Song:
         table[VOICES.index(a) if isinstance(a, str) else a] = VOICES.index(b) if isinstance(b, str) else b
     v = table[song.voice.astype(np.int64)]
     p = song.pitch.astype(np.int64)
-    keep = (p < 0) | ((p >= _LO[v]) & (p <= _HI[v]))
+    keep = (p == events.OFF) | ((p >= _LO[v]) & (p <= _HI[v]))
     return song.replace(voice=v.astype(np.int8), keep=keep)
 
 
 def voices_present(song: Song) -> list[int]:
-    return sorted(set(np.unique(song.voice[song.pitch >= 0]).tolist()))
+    return sorted(set(np.unique(song.voice[song.pitch != events.OFF]).tolist()))
 
 
 @dataclass

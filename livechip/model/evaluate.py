@@ -16,8 +16,8 @@ perplexities can be reproduced:
 batch is scored as far as it goes.
 """
 
-import json
 import math
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -25,8 +25,6 @@ import torch
 from livechip.core import events
 from livechip.formats import tx1
 from livechip.core.errors import LivechipError
-from livechip.model import music
-from livechip.formats.tx1 import find_files
 
 PAPER_BATCH_SIZE, PAPER_TGT_LEN, PAPER_MEM_LEN = 10, 128, 896   # LakhNES model/reproduce_paper_eval.sh
 MIN_SONG_TOKENS = 10                                             # LakhNES skips shorter songs in evaluation
@@ -72,6 +70,31 @@ def batches(songs, batch_size, tgt_len, all_tokens=False):
         yield inp, tgt
 
 
+@torch.no_grad()
+def nll(model, segments, mem_len, autocast=nullcontext, bar=None):
+    """(NLL summed in nats, tokens scored) of `model` on `segments`: (inputs, targets) int64 tensors [B, T]
+    scored in order with memory of at most `mem_len` positions; targets < 0 are not scored."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count, mems = 0.0, 0, None
+    try:
+        for inp, tgt in segments:
+            with autocast():
+                logits, mems = model(inp.to(device), mems, mem_len=mem_len)            # (B, T, V)
+            logp = torch.log_softmax(logits.float(), dim=-1)                         # (B, T, V)
+            t = tgt.to(device)                                                       # (B, T)
+            loss = -logp.gather(-1, t.clamp(min=0).unsqueeze(-1)).squeeze(-1)       # (B, T)
+            scored = t >= 0                                                          # (B, T)
+            total += loss[scored].double().sum().item()
+            count += int(scored.sum())
+            if bar is not None:
+                bar.update()
+    finally:
+        model.train(was_training)
+    return total, count
+
+
 def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, mem_len=PAPER_MEM_LEN,
              all_tokens=False, progress=False):
     """Mean NLL per scored token (nats) and perplexity of `model` on `songs` (framed token-id lists)."""
@@ -82,28 +105,13 @@ def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, m
         songs = [s for s in songs if len(s) >= MIN_SONG_TOKENS]
     arrays = [np.asarray(s, dtype=np.int64) for s in songs]
     todo = list(batches(arrays, batch_size, tgt_len, all_tokens))
-    device = next(model.parameters()).device
-    total, count, mems = 0.0, 0, None
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), unit="seg", desc="eval", leave=False)
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
-            for inp, tgt in todo:
-                logits, mems = model(torch.from_numpy(inp).to(device), mems, mem_len=mem_len)
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                t = torch.from_numpy(tgt).to(device)
-                nll = -logp.gather(-1, t.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-                scored = t >= 0
-                total += nll[scored].double().sum().item()
-                count += int(scored.sum())
-                if bar is not None:
-                    bar.update()
+        total, count = nll(model, ((torch.from_numpy(i), torch.from_numpy(t)) for i, t in todo), mem_len, bar=bar)
     finally:
-        model.train(was_training)
         if bar is not None:
             bar.close()
     available = sum(len(s) - 1 for s in arrays)
@@ -111,41 +119,7 @@ def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, m
         raise LivechipError(f"nothing to score: {available} tokens in {len(arrays)} songs do not fill one batch of "
                             f"{batch_size} streams x {tgt_len} (use fewer streams, a shorter --tgt-len, "
                             "or --all-tokens)")
-    nll = total / count
-    return {"nll": nll, "perplexity": math.exp(nll), "tokens": count, "unscored_tokens": available - count,
+    mean = total / count
+    return {"nll": mean, "perplexity": math.exp(mean), "tokens": count, "unscored_tokens": available - count,
             "segments": len(todo), "songs": len(arrays), "skipped_songs": n_songs - len(arrays),
             "batch_size": batch_size, "tgt_len": tgt_len, "mem_len": mem_len, "all_tokens": all_tokens}
-
-
-def eval_command(args):
-    from livechip.model.checkpoint import load_model
-
-    if args.music:
-        return music.music_command(args)
-    stray = [k for k, v in music.options(args).items() if v is not None and k != "mem_len"]
-    if stray:
-        raise LivechipError(f"--{stray[0].replace('_', '-')} goes with --music")
-    mem_len = PAPER_MEM_LEN if args.mem_len is None else args.mem_len
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    paths = find_files(args.inputs)
-    model = load_model(args.model, device=args.device)
-    if args.int8:
-        from livechip.model.quantize import quantize_int8
-        model = quantize_int8(model)
-    songs = [song_tokens(p) for p in paths]
-    r = evaluate(model, songs, args.batch_size, args.tgt_len, mem_len, args.all_tokens,
-                 progress=not (args.json or args.quiet))
-    r["files"] = len(paths)
-    r["model"] = str(args.model)
-    if args.json:
-        print(json.dumps(r, indent=1))
-        return 0
-    print(f"mean NLL per event: {r['nll']:.6f} nats")
-    print(f"perplexity: {r['perplexity']:.4f}")
-    how = ("every token scored" if r["all_tokens"] else
-           f"LakhNES eval.py protocol: {r['skipped_songs']} songs shorter than {MIN_SONG_TOKENS} tokens skipped, "
-           f"{r['unscored_tokens']:,} tokens in the dropped last batch")
-    print(f"{r['tokens']:,} events from {r['files']} files in {r['segments']} segments of {r['batch_size']} streams "
-          f"x {r['tgt_len']} tokens, mem_len {r['mem_len']} ({how})")
-    return 0

@@ -20,11 +20,8 @@ continued with seed + i and take j played with seed + j, so the figures are the 
     r["continuation"]["key"]["scaled"]
 """
 
-import json
 import math
-import shlex
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -252,46 +249,7 @@ def music_metrics(model, paths, cfg=None, progress=False):
     return r
 
 
-# --- livechip eval --music ---------------------------------------------------------------------------
-
-def command_line(args, cfg, mem_len):
-    """The `livechip eval --music` line that gives these figures, every setting spelled out."""
-    words = ["livechip", "eval", "--music", "--model", str(args.model), *map(str, args.inputs)]
-    for k, v in {**asdict(cfg), "mem_len": mem_len}.items():
-        words += [f"--{k.replace('_', '-')}", f"{v:g}" if isinstance(v, float) else str(v)]
-    words += ["--int8"] * bool(args.int8) + ["--threads", str(args.threads or 1)]
-    return " ".join(map(shlex.quote, words))
-
-
-def options(args):
-    """The MusicConfig fields among the command's arguments (None: not given)."""
-    return {f.name: getattr(args, f.name, None) for f in fields(MusicConfig)}
-
-
-def music_command(args):
-    from livechip.model import kernels
-    from livechip.model.checkpoint import load_model
-
-    cfg = MusicConfig(**{k: v for k, v in options(args).items() if v is not None})
-    paths = tx1.find_files(args.inputs)
-    torch.set_num_threads(args.threads or 1)       # one thread unless told, as `livechip play` generates
-    kernels.set_threads(args.threads or 1)
-    model = load_model(args.model, device=args.device)
-    if args.int8:
-        from livechip.model.quantize import quantize_int8
-        model = quantize_int8(model)
-    t = time.time()
-    r = music_metrics(model, paths, cfg, progress=not (args.json or args.quiet))
-    r["model"], r["int8"] = str(args.model), bool(args.int8)
-    r["command"] = command_line(args, cfg, r["settings"]["mem_len"])
-    if args.json:
-        print(json.dumps(r, indent=1))
-        return 0
-    print(r["command"])
-    print(table(r))
-    print(f"({time.time() - t:.0f} s, {r['files']} files)")
-    return 0
-
+# --- the figures as text ------------------------------------------------------------------------------
 
 def table(r):
     """The figures as a plain text table."""

@@ -16,17 +16,20 @@ import os
 import time
 import zlib
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from livechip.core.errors import LivechipError
 from livechip.core.fileio import atomic_write
 from livechip.model import data
 from livechip.model.checkpoint import load_model, save_model
+from livechip.model.evaluate import nll
 from livechip.model.txl import TransformerXL, TXLConfig
 
 
@@ -123,22 +126,16 @@ def train_step(model, opt, scaler, x, y, mems, grad_clip: float, autocast=nullco
     return loss, mems
 
 
-@torch.no_grad()
+def segments(stream: torch.Tensor, tgt_len: int):
+    """(inputs, targets) [B, <= tgt_len] of a [B, N] token stream in order, the targets one token on."""
+    for i in range(0, stream.size(1) - 1, tgt_len):
+        y = stream[:, i + 1:i + 1 + tgt_len]                                          # (B, T)
+        yield stream[:, i:i + y.size(1)], y
+
+
 def evaluate(model, stream: torch.Tensor, tgt_len: int, mem_len: int, autocast=nullcontext) -> float:
     """Mean negative log-likelihood (nats per token) of a [B, N] token stream, segment by segment with memory."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    mems, total, count = None, 0.0, 0
-    for i in range(0, stream.size(1) - 1, tgt_len):
-        x = stream[:, i:i + tgt_len].to(device)
-        y = stream[:, i + 1:i + 1 + tgt_len].to(device)
-        x = x[:, :y.size(1)]
-        with autocast():
-            logits, mems = model(x, mems, mem_len=mem_len)
-        total += F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
-        count += y.numel()
-    model.train(was_training)
+    total, count = nll(model, segments(stream, tgt_len), mem_len, autocast)
     return total / count
 
 
@@ -184,172 +181,207 @@ Training settings: `{json.dumps(asdict(cfg))}`
 """
 
 
-def train(cfg: TrainConfig):
-    # --- processes, device, precision ---
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if ddp:
-        import torch.distributed as dist
-        from torch.nn.parallel import DistributedDataParallel
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+@dataclass
+class Hardware:
+    """Where this process trains: its rank among `world` processes (torchrun), its device and precision."""
+    rank: int
+    world: int
+    device: str
+    amp_dtype: torch.dtype
+    use_amp: bool
+
+    @property
+    def ddp(self) -> bool:
+        return self.world > 1
+
+    @property
+    def master(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def autocast(self):
+        return torch.autocast("cuda" if self.cuda else "cpu", dtype=self.amp_dtype) if self.use_amp else nullcontext()
+
+    def name(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.cuda else f"CPU, {torch.get_num_threads()} thread(s)"
+        return name + (f" x{self.world}" if self.ddp else "")
+
+
+@dataclass
+class State:
+    """How far the run is; saved in last/train_state.pt beside the optimizer's state."""
+    step: int = 0
+    tokens: int = 0
+    best: float = math.inf      # lowest validation NLL so far
+    elapsed: float = 0.0        # seconds of training, over all resumes
+
+
+def hardware(cfg: TrainConfig) -> Hardware:
+    """Join the process group under torchrun (WORLD_SIZE > 1), pick the device and the mixed precision."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         rank, world = dist.get_rank(), dist.get_world_size()
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
         if device.startswith("cuda"):
             torch.cuda.set_device(device)
     else:
         rank, world = 0, 1
         device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    master = rank == 0
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed + rank)
-    cuda = device.startswith("cuda")
-    if cuda:
+    if device.startswith("cuda"):
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        use_amp = cfg.amp
-    else:
-        amp_dtype, use_amp = torch.bfloat16, cfg.cpu_bf16
-    device_type = "cuda" if cuda else "cpu"
-    autocast = (lambda: torch.autocast(device_type, dtype=amp_dtype)) if use_amp else nullcontext
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+        return Hardware(rank, world, device, amp_dtype, cfg.amp)
+    return Hardware(rank, world, device, torch.bfloat16, cfg.cpu_bf16)
 
-    out = Path(cfg.out)
-    last_dir, best_dir = out / "last", out / "best"
-    state_path = last_dir / "train_state.pt"
 
-    # --- model ---
+def initial_model(cfg: TrainConfig, device: str):
+    """The model to train: the run's last one (resume), a model folder's (init, with cfg's dropout) or a new one."""
+    last = Path(cfg.out) / "last"
     if cfg.resume:
-        if not state_path.is_file():
-            raise LivechipError(f"{out}: nothing to resume (no last/train_state.pt)")
-        model = load_model(last_dir, device)
-    elif cfg.init:
-        model = load_model(cfg.init, device)
-        model.cfg.dropout, model.cfg.dropatt = cfg.dropout, cfg.dropatt
-        for m in model.modules():
-            if isinstance(m, torch.nn.Dropout):
-                m.p = cfg.dropout
-    else:
-        model = TransformerXL(model_config(cfg)).to(device)
-    model.train()
-    mcfg = model.cfg
-    raw_model = model
-    if ddp:
-        model = DistributedDataParallel(model, device_ids=[device] if cuda else None)
+        if not (last / "train_state.pt").is_file():
+            raise LivechipError(f"{Path(cfg.out)}: nothing to resume (no last/train_state.pt)")
+        return load_model(last, device)
+    if not cfg.init:
+        return TransformerXL(model_config(cfg)).to(device)
+    model = load_model(cfg.init, device)
+    model.cfg.dropout, model.cfg.dropatt = cfg.dropout, cfg.dropatt
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = cfg.dropout
+    return model
 
-    opt = optimizer(raw_model, cfg, fused=cuda or None)
-    step, tokens_seen, best, elapsed = 0, 0, float("inf"), 0.0
-    if cfg.resume:
-        st = torch.load(state_path, map_location=device, weights_only=True)
-        opt.load_state_dict(st["optimizer"])
-        scaler.load_state_dict(st["scaler"])
-        step, tokens_seen, best, elapsed = st["step"], st["tokens"], st["best"], st["elapsed"]
 
-    # --- data ---
-    train_songs, valid_songs, skipped = split_data(cfg, cfg.progress and master)
+def resume(cfg: TrainConfig, device: str, opt, scaler) -> State:
+    """The State of the run in cfg.out, its optimizer and scaler state loaded into opt and scaler."""
+    st = torch.load(Path(cfg.out) / "last" / "train_state.pt", map_location=device, weights_only=True)
+    opt.load_state_dict(st["optimizer"])
+    scaler.load_state_dict(st["scaler"])
+    return State(st["step"], st["tokens"], st["best"], st["elapsed"])
+
+
+def load_data(cfg: TrainConfig, hw: Hardware, model, step: int):
+    """(training batches from `step` on, validation stream [B, N]); the master writes config.json and says what
+    it trains on."""
+    train_songs, valid_songs, skipped = split_data(cfg, cfg.progress and hw.master)
     aug = data.AugmentConfig(shuffle=cfg.shuffle) if cfg.augment else None
-    batches = data.Batches(train_songs, cfg.batch_size, mcfg.tgt_len, aug, seed=cfg.seed * 1000 + step,
-                           rank=rank, world=world)
+    batches = data.Batches(train_songs, cfg.batch_size, model.cfg.tgt_len, aug, seed=cfg.seed * 1000 + step,
+                           rank=hw.rank, world=hw.world)
     val = data.eval_stream(valid_subset(valid_songs, cfg.eval_tokens, cfg.seed), cfg.eval_batch)
-    if master:
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_write(out / "config.json", "w") as f:
-            json.dump(asdict(cfg), f, indent=1)
-        n_params = sum(p.numel() for p in raw_model.parameters())
-        n_train = data.count_tokens(train_songs)
-        print(f"livechip train: {len(train_songs)} songs ({n_train:,} tokens) to train on, "
-              f"{len(valid_songs)} to validate ({val.numel():,} tokens scored); {n_params:,} parameters; "
-              f"{device}{' x' + str(world) if ddp else ''}{', ' + str(amp_dtype).split('.')[-1] + ' autocast' if use_amp else ''}",
-              flush=True)
-        for line in skipped[:5]:
-            print(f"  skipped {line}")
-        if len(skipped) > 5:
-            print(f"  ... and {len(skipped) - 5} more unreadable files")
-    hardware = (torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} thread(s)")
-    hardware += f" x{world}" if ddp else ""
+    if not hw.master:
+        return batches, val
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "config.json", "w") as f:
+        json.dump(asdict(cfg), f, indent=1)
+    n_params = sum(p.numel() for p in model.parameters())
+    n_train = data.count_tokens(train_songs)
+    print(f"livechip train: {len(train_songs)} songs ({n_train:,} tokens) to train on, "
+          f"{len(valid_songs)} to validate ({val.numel():,} tokens scored); {n_params:,} parameters; "
+          f"{hw.device}{' x' + str(hw.world) if hw.ddp else ''}"
+          f"{', ' + str(hw.amp_dtype).split('.')[-1] + ' autocast' if hw.use_amp else ''}", flush=True)
+    for line in skipped[:5]:
+        print(f"  skipped {line}")
+    if len(skipped) > 5:
+        print(f"  ... and {len(skipped) - 5} more unreadable files")
+    return batches, val
 
-    def save(best_too, val_nll):
-        save_model(raw_model, last_dir, dtype="float32")
-        torch.save({"optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "step": step,
-                    "tokens": tokens_seen, "best": best, "elapsed": elapsed, "config": asdict(cfg)},
-                   str(state_path) + ".tmp")
-        os.replace(str(state_path) + ".tmp", state_path)
-        if best_too:
-            ppl = math.exp(val_nll)
-            save_model(raw_model, best_dir, dtype=cfg.save_dtype,
-                       card=card(cfg, raw_model, step, tokens_seen, ppl, elapsed, hardware),
-                       source={"trained": {"step": step, "tokens": tokens_seen, "valid_ppl": round(ppl, 4)}})
 
-    # --- the loop ---
+def save(cfg: TrainConfig, hw: Hardware, model, opt, scaler, state: State, best_too: bool):
+    """The weights and training state in OUT/last; with best_too the model in OUT/best as well."""
+    last_dir, state_path = Path(cfg.out) / "last", Path(cfg.out) / "last" / "train_state.pt"
+    save_model(model, last_dir, dtype="float32")
+    torch.save({"optimizer": opt.state_dict(), "scaler": scaler.state_dict(), **asdict(state),
+                "config": asdict(cfg)}, str(state_path) + ".tmp")
+    os.replace(str(state_path) + ".tmp", state_path)
+    if best_too:
+        ppl = math.exp(state.best)
+        save_model(model, Path(cfg.out) / "best", dtype=cfg.save_dtype,
+                   card=card(cfg, model, state.step, state.tokens, ppl, state.elapsed, hw.name()),
+                   source={"trained": {"step": state.step, "tokens": state.tokens, "valid_ppl": round(ppl, 4)}})
+
+
+def evaluate_and_save(cfg: TrainConfig, hw: Hardware, model, opt, scaler, state: State, val, loss, lr, epoch,
+                      say=print) -> float:
+    """Validate, save (OUT/best too when the model improved), log a line to OUT/log.jsonl; the perplexity."""
+    nll = evaluate(model, val, model.cfg.tgt_len, model.cfg.mem_len, hw.autocast)
+    val_ppl = math.exp(nll)
+    improved = nll < state.best
+    state.best = min(state.best, nll)
+    save(cfg, hw, model, opt, scaler, state, improved)
+    line = {"step": state.step, "tokens": state.tokens, "loss": round(loss.item(), 4), "lr": lr,
+            "valid_ppl": round(val_ppl, 4), "best_ppl": round(math.exp(state.best), 4),
+            "elapsed_s": round(state.elapsed, 1), "epoch": epoch}
+    with open(Path(cfg.out) / "log.jsonl", "a") as f:
+        f.write(json.dumps(line) + "\n")
+    say(f"step {state.step}: loss {loss.item():.3f}, valid ppl {val_ppl:.3f}{' (best, saved)' if improved else ''}, "
+        f"{state.tokens:,} tokens, {state.elapsed / 60:.1f} min")
+    return val_ppl
+
+
+def shared_clock(hw: Hardware, cfg: TrainConfig, elapsed: float) -> float:
+    """With several processes and a time budget, the slowest one's clock, so all agree on the lr and the stop."""
+    if not (hw.ddp and cfg.max_minutes):
+        return elapsed
+    clock = torch.tensor(elapsed, device=hw.device, dtype=torch.float64)
+    dist.all_reduce(clock, op=dist.ReduceOp.MAX)
+    return clock.item()
+
+
+def show(bar, state: State, loss, lr, val_ppl, mark):
+    """Loss, lr, tokens per second since `mark` (time, tokens) and validation perplexity on the bar; the new mark."""
+    now = time.time()
+    rate = (state.tokens - mark[1]) / max(1e-9, now - mark[0])
+    bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}", val_ppl=f"{val_ppl:.3f}",
+                    refresh=False)
+    bar.update(state.step - bar.n)
+    return now, state.tokens
+
+
+def train(cfg: TrainConfig):
+    """Train as cfg says; (the model, its best validation perplexity)."""
+    hw = hardware(cfg)
+    raw_model = initial_model(cfg, hw.device)
+    raw_model.train()
+    model = DistributedDataParallel(raw_model, device_ids=[hw.device] if hw.cuda else None) if hw.ddp else raw_model
+    opt = optimizer(raw_model, cfg, fused=hw.cuda or None)
+    scaler = torch.amp.GradScaler("cuda", enabled=hw.use_amp and hw.amp_dtype == torch.float16)
+    state = resume(cfg, hw.device, opt, scaler) if cfg.resume else State()
+    batches, val = load_data(cfg, hw, raw_model, state.step)
+
     bar = None
-    if master and cfg.progress:
+    if hw.master and cfg.progress:
         from tqdm import tqdm
-        bar = tqdm(total=cfg.max_steps, initial=step, unit="step", dynamic_ncols=True)
-    mems = None
-    t0, t_last, tok_last = time.time() - elapsed, time.time(), tokens_seen
-    val_ppl = float("nan")
-    while progress(step, elapsed, cfg) < 1:
-        lr = lr_at(step, cfg, progress(step, elapsed, cfg))
+        bar = tqdm(total=cfg.max_steps, initial=state.step, unit="step", dynamic_ncols=True)
+    mems, val_ppl = None, float("nan")
+    t0, mark = time.time() - state.elapsed, (time.time(), state.tokens)
+    while progress(state.step, state.elapsed, cfg) < 1:
+        lr = lr_at(state.step, cfg, progress(state.step, state.elapsed, cfg))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = next(batches)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss, mems = train_step(model, opt, scaler, x, y, mems, cfg.grad_clip, autocast)
-        step += 1
-        tokens_seen += x.numel() * world
-        elapsed = time.time() - t0
-        if ddp and cfg.max_minutes:   # one clock for all processes, so they agree on the lr and when to stop
-            clock = torch.tensor(elapsed, device=device, dtype=torch.float64)
-            dist.all_reduce(clock, op=dist.ReduceOp.MAX)
-            elapsed = clock.item()
-
-        if bar is not None and (step % 10 == 0 or step == cfg.max_steps):
-            now = time.time()
-            rate = (tokens_seen - tok_last) / max(1e-9, now - t_last)
-            t_last, tok_last = now, tokens_seen
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", tok_s=f"{rate:,.0f}",
-                            val_ppl=f"{val_ppl:.3f}", refresh=False)
-            bar.update(step - bar.n)
-
-        stop = progress(step, elapsed, cfg) >= 1
-        if step % cfg.eval_every == 0 or stop:
-            if master:
-                nll = evaluate(raw_model, val, mcfg.tgt_len, mcfg.mem_len, autocast)
-                val_ppl = math.exp(nll)
-                improved = nll < best
-                best = min(best, nll)
-                save(improved, nll)
-                line = {"step": step, "tokens": tokens_seen, "loss": round(loss.item(), 4), "lr": lr,
-                        "valid_ppl": round(val_ppl, 4), "best_ppl": round(math.exp(best), 4),
-                        "elapsed_s": round(elapsed, 1), "epoch": batches.epoch}
-                with open(out / "log.jsonl", "a") as f:
-                    f.write(json.dumps(line) + "\n")
-                msg = (f"step {step}: loss {loss.item():.3f}, valid ppl {val_ppl:.3f}"
-                       f"{' (best, saved)' if improved else ''}, {tokens_seen:,} tokens, {elapsed / 60:.1f} min")
-                (bar.write if bar is not None else print)(msg)
-            if ddp:
+        x, y = next(batches)                                                          # (B, T)
+        x, y = x.to(hw.device, non_blocking=True), y.to(hw.device, non_blocking=True)
+        loss, mems = train_step(model, opt, scaler, x, y, mems, cfg.grad_clip, hw.autocast)
+        state.step += 1
+        state.tokens += x.numel() * hw.world
+        state.elapsed = shared_clock(hw, cfg, time.time() - t0)
+        if bar is not None and (state.step % 10 == 0 or state.step == cfg.max_steps):
+            mark = show(bar, state, loss, lr, val_ppl, mark)
+        stop = progress(state.step, state.elapsed, cfg) >= 1
+        if state.step % cfg.eval_every == 0 or stop:
+            if hw.master:
+                val_ppl = evaluate_and_save(cfg, hw, raw_model, opt, scaler, state, val, loss, lr, batches.epoch,
+                                            bar.write if bar is not None else print)
+            if hw.ddp:
                 dist.barrier()
         if stop:
             break
     if bar is not None:
         bar.close()
-    if ddp:
+    if hw.ddp:
         dist.destroy_process_group()
-    return raw_model, math.exp(best)
-
-
-def config_from_args(args) -> TrainConfig:
-    names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
-
-
-def train_command(args):
-    cfg = config_from_args(args)
-    if cfg.init and cfg.resume:
-        raise LivechipError("use either --init (start from a model) or --resume (continue a run), not both")
-    if cfg.save_dtype not in ("float32", "float16", "bfloat16"):
-        raise LivechipError("--save-dtype must be float32, float16 or bfloat16")
-    model, best = train(cfg)
-    if os.environ.get("RANK", "0") == "0":
-        print(f"{cfg.out}/best: validation perplexity {best:.3f}")
-    return 0
+    return raw_model, math.exp(state.best)

@@ -19,9 +19,9 @@ from numba import njit
 
 from livechip.apu.apu import NTSC, Apu
 from livechip.apu.driver import DEFAULTS, Driver
-from livechip.realtime.ring import AUDIO
+from livechip.realtime.ring import AUDIO, NEVER, Merge
 from livechip.core.errors import DeviceError
-from livechip.core.events import VOICES
+from livechip.core.events import OFF, VOICES
 from livechip.realtime.system import quiet_stderr
 
 STATS = 1 << 14         # callbacks remembered for timing figures
@@ -48,7 +48,7 @@ class Voice:
     """The APU, its note driver and a tape of everything it played; `render` is the audio callback's work."""
 
     def __init__(self, rings, clock, rate=48000, timbres=None, max_block=4096, tape_seconds=8.0):
-        self.rings = list(rings)
+        self.merge = Merge(rings, AUDIO)   # the schedule's rings, read in time order
         self.clock = clock
         self.rate = int(rate)
         self.apu = Apu(rate=self.rate, block=max_block)
@@ -118,29 +118,16 @@ class Voice:
         self.blocks += 1
 
     def _events(self, first, end):
-        rings = self.rings
-        for r in rings:
-            r.begin(AUDIO)
-        try:
-            while True:
-                best, tbest = None, end
-                for r in rings:            # the earliest due event over all rings
-                    t = r.time_of(AUDIO)
-                    if t < tbest:
-                        best, tbest = r, t
-                if best is None:
-                    break
-                if tbest < first:
+        with self.merge as m:
+            while (t := m.next(end)) != NEVER:     # the earliest due event over all rings
+                if t < first:
                     self.late += 1
-                    tbest = first
-                cycle = int(tbest * self.cycles_per_frame)
+                    t = first
+                cycle = int(t * self.cycles_per_frame)
                 self.driver.advance(cycle)
-                p = best.pitch_of(AUDIO)
-                self.driver.note(cycle, VOICES[best.voice_of(AUDIO)], None if p < 0 else p)
-                best.advance(AUDIO, 1)
-        finally:
-            for r in rings:
-                r.end(AUDIO)
+                p = m.pitch()
+                self.driver.note(cycle, VOICES[m.voice()], None if p == OFF else p)
+                m.advance()
 
     def _write(self, cycle, addr, value):
         self.apu.write(cycle, addr, value)

@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from livechip.realtime.ring import MIDI, NEVER
+from livechip.realtime.ring import MIDI, NEVER, Merge
 from livechip.core.errors import DeviceError
-from livechip.core.events import VOICES
+from livechip.core.events import OFF, VOICES
 from livechip.realtime.system import alsa_sequencer_available, jack_client_stalled, jack_clients, jack_server_running, quiet_stderr, realtime_priority
 
 NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0x90, 0x80, 0xB0, 0xC0
@@ -175,12 +175,12 @@ class Sender:
     def __init__(self, rings, clock, out, delay=0.0, velocity=None, drums=None):
         from livechip.formats.midi import NOISE_TO_DRUM
         self.drums = dict(NOISE_TO_DRUM if drums is None else drums)
-        self.rings = list(rings)
+        self.merge = Merge(rings, MIDI)   # the schedule's rings, read in time order
         self.clock = clock
         self.out = out
         self.delay = delay
         self.velocity = velocity or (lambda voice: 100)
-        self.sounding = [-1] * len(VOICES)     # MIDI note sounding on each voice's channel
+        self.sounding = [OFF] * len(VOICES)     # MIDI note sounding on each voice's channel
         self.played = np.zeros((len(VOICES), 128), dtype=bool)   # keys given a note-on since the last release
         self.errors = np.zeros(STATS, dtype=np.float64)   # send time minus due time, seconds
         self.n = 0
@@ -202,14 +202,6 @@ class Sender:
         """New events were scheduled (maybe earlier than the one the sender waits for)."""
         self.wake.set()
 
-    def _next(self):
-        best, tbest = None, NEVER
-        for r in self.rings:
-            t = r.time_of(MIDI)
-            if t < tbest:
-                best, tbest = r, t
-        return best, tbest
-
     def _run(self):
         self.realtime = realtime_priority()
         try:
@@ -219,8 +211,8 @@ class Sender:
                     self.release_all(sound_off=True)
                 if True in self._hush:
                     self._release_hushed()
-                ring, t = self._next()
-                if ring is None:
+                t = self.merge.next()
+                if t == NEVER:
                     self.wake.wait(0.01)
                     self.wake.clear()
                     continue
@@ -237,7 +229,7 @@ class Sender:
             self.failed = e
             self.release_all()
             while not self._stop.wait(0.01):     # keep taking events, so the schedule never fills up
-                for r in self.rings:
+                for r in self.merge.rings:
                     r.begin(MIDI)
                     r.advance(MIDI, r.due(MIDI, NEVER))
                     r.end(MIDI)
@@ -248,18 +240,10 @@ class Sender:
         Of several events of one voice at one instant only the last is sent: on the chip it replaces the
         others at once, so a DAW should not record notes of no length."""
         due = []
-        for r in self.rings:
-            r.begin(MIDI)
-        try:
-            while True:
-                ring, t = self._next()
-                if ring is None or self.clock.monotonic_at(t) + self.delay > now + 0.0005:
-                    break
-                due.append((t, ring.voice_of(MIDI), ring.pitch_of(MIDI)))
-                ring.advance(MIDI, 1)
-        finally:
-            for r in self.rings:
-                r.end(MIDI)
+        with self.merge as m:
+            while (t := m.next()) != NEVER and self.clock.monotonic_at(t) + self.delay <= now + 0.0005:
+                due.append((t, m.voice(), m.pitch()))
+                m.advance()
         for i, (t, v, p) in enumerate(due):
             if any(t2 == t and v2 == v for t2, v2, _ in due[i + 1:]):
                 continue
@@ -270,11 +254,11 @@ class Sender:
     def _note(self, v, pitch):
         ch = v
         old = self.sounding[v]
-        if old >= 0:
+        if old != OFF:
             self.out.send([NOTE_OFF | ch, old, 0])
             self._keep(ch, old, 0)
-            self.sounding[v] = -1
-        velocity = self.velocity(VOICES[v]) if pitch >= 0 else 0
+            self.sounding[v] = OFF
+        velocity = self.velocity(VOICES[v]) if pitch != OFF else 0
         if velocity > 0:     # a voice turned down to 0 sends no note-on
             note = self.drums.get(pitch, pitch) if v == NOISE else pitch
             self.out.send([NOTE_ON | ch, note, velocity])
@@ -309,7 +293,7 @@ class Sender:
         for v, due in enumerate(self._hush):
             if due:
                 self._hush[v] = False
-                self._note(v, -1)
+                self._note(v, OFF)
 
     def program_changes(self):
         """General MIDI programs for the four channels (square leads, synth bass, synth drum), as in .mid files."""
@@ -328,7 +312,7 @@ class Sender:
             for ch, key in np.argwhere(self.played):
                 out.send([NOTE_OFF | int(ch), int(key), 0])
             self.played[:] = False
-            self.sounding = [-1] * len(VOICES)
+            self.sounding = [OFF] * len(VOICES)
             for ch in range(len(VOICES)):
                 out.send([CONTROL | ch, ALL_NOTES_OFF, 0])
                 if sound_off:

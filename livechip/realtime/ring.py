@@ -5,7 +5,7 @@ sender) reads them with its own cursor, when their time comes. Nothing is alloca
 no consumer ever waits: the ring is plain numpy arrays and integer cursors.
 
     ring = Ring(4096, consumers=2)
-    ring.push(time, voice, pitch)          # producer: transport samples, voice 0..3, pitch (-1 = note off)
+    ring.push(time, voice, pitch)          # producer: transport samples, voice 0..3, pitch (OFF = note off)
     n = ring.due(AUDIO, until)             # consumer: how many events before `until` are waiting
     t, v, p = ring.peek(AUDIO, k)          # ... the k-th of them
     ring.advance(AUDIO, n)                 # ... consumed (call between begin/end, see below)
@@ -24,6 +24,8 @@ A ring can live in shared memory (`Ring.attach`), so a producer in another proce
 import time
 
 import numpy as np
+
+from livechip.core.events import OFF
 
 AUDIO, MIDI = 0, 1          # the consumers of the engine's rings
 NEVER = np.iinfo(np.int64).max
@@ -139,7 +141,7 @@ class Ring:
         i = k & self.mask
         code = int(self.codes[i])
         p = code & 0xFF
-        return int(self.times[i]), (code >> 8) & 0xFF, (p if p != 0xFF else -1)
+        return int(self.times[i]), (code >> 8) & 0xFF, (p if p != 0xFF else OFF)
 
     # --- consumers (real-time side: no allocation, no waiting) ----------------------------
 
@@ -180,10 +182,57 @@ class Ring:
 
     def pitch_of(self, c, k=0):
         p = int(self.codes[(self.ctl[_C0 + 2 * c] + k) & self.mask] & 0xFF)
-        return p if p != 0xFF else -1
+        return p if p != 0xFF else OFF
 
     def advance(self, c, n):
         self.ctl[_C0 + 2 * c] += n
+
+
+class Merge:
+    """One consumer's time-ordered reader over several rings: the earliest unread event of any ring comes first
+    (of events at one time, the one in the earlier ring).
+
+        with Merge(rings, AUDIO) as m:           # a consumer pass on every ring (begin ... end)
+            while (t := m.next(until)) != NEVER:
+                play(t, m.voice(), m.pitch())
+                m.advance()
+
+    Real-time safe, for the audio callback: no list, tuple or other container is built per event (the rings
+    are a tuple made once, the current event is one attribute, every answer is a number), no lock is taken
+    and nothing is logged."""
+
+    def __init__(self, rings, consumer):
+        self.rings = tuple(rings)
+        self.c = consumer
+        self.ring = None             # the ring of the event `next` found
+
+    def __enter__(self):
+        for r in self.rings:
+            r.begin(self.c)
+        return self
+
+    def __exit__(self, kind, value, tb):
+        for r in self.rings:
+            r.end(self.c)
+
+    def next(self, until=NEVER):
+        """Time of the earliest unread event before `until`, now the current one; NEVER if there is none."""
+        c, best, t0 = self.c, None, until
+        for r in self.rings:
+            t = r.time_of(c)
+            if t < t0:
+                best, t0 = r, t
+        self.ring = best
+        return NEVER if best is None else t0
+
+    def voice(self):
+        return self.ring.voice_of(self.c)
+
+    def pitch(self):
+        return self.ring.pitch_of(self.c)
+
+    def advance(self):
+        self.ring.advance(self.c, 1)
 
 
 class EventLog:

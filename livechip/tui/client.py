@@ -28,7 +28,6 @@ from livechip.core.errors import LivechipError
 from livechip.core.events import TICKS_PER_SECOND, VOICES
 from livechip.control.monitor import Monitor
 from livechip.control.settings import ACTION_ADDRESSES, PREFIX, READ_ONLY
-from livechip.tui.app import LivechipApp
 
 RENEW = 5.0          # seconds between subscription renewals
 INFO_EVERY = 1.0     # seconds between /livechip/info requests
@@ -210,17 +209,3 @@ class Remote:
     def _error(self, address, *args):
         self.heard = time.monotonic()
         self.messages.append(" ".join(str(a) for a in args[:2]) or "error")
-
-
-def tui_command(args):
-    """`livechip tui`: the terminal UI of a livechip already running (its OSC port), until ctrl+q."""
-    host, port = parse_address(args.connect)
-    try:
-        remote = Remote(host, port)
-    except OSError as e:
-        raise LivechipError(f"cannot open a UDP port to listen on: {e.strerror or e}") from None
-    try:
-        LivechipApp(remote.control, remote.monitor, quit_stops=False, ascii=args.ascii).run()
-    finally:
-        remote.close()
-    return 0

@@ -1,6 +1,8 @@
 """Any MIDI file in: NES-MDB files are recognised and read exactly (nesmdb.py); any other goes to the four
 voices through a channel map and, for the noise, a drum map, one note at a time per voice."""
 
+import itertools
+
 from livechip.core.events import PITCH_RANGE, VOICES, NoteEvent, Score, normalize
 from livechip.formats.midi.nesmdb import is_nesmdb, read_nesmdb
 from livechip.formats.midi.smf import Clock, ImportReport, check_length, open_file
@@ -71,12 +73,20 @@ def noise_of_drum(note, drum_map=None):
 
 def read_general(mid, name, channel_map, drum_map):
     cmap = DEFAULT_CHANNEL_MAP if channel_map is None else channel_map
-    chan_voice = [cmap.get(c + 1) for c in range(16)]
-    noise = {n: noise_of_drum(n, drum_map) for n in range(128)}
-    report = ImportReport(format="midi")
-    ignored = set()
+    notes, tempos, last_tick = _notes_and_tempos(mid)
+    clock = Clock(mid, tempos, name)
+    end = clock.samples(last_tick)
+    check_length(end, name)
+    clock._k = 0
+    voices = _Voices([cmap.get(c + 1) for c in range(16)], drum_map)
+    for t, group in itertools.groupby(notes, key=lambda m: clock.samples(m[0])):
+        voices.play(t, [m[3] for m in group])
+    return voices.score(end)
 
-    msgs = []  # (tick, track, index, msg) for notes; tempo changes separately
+
+def _notes_and_tempos(mid):
+    """([(tick, track, index, msg) of the note messages, in time order], [(tick, tempo)], last tick)."""
+    notes = []
     tempos = []
     last_tick = 0
     for ti, track in enumerate(mid.tracks):
@@ -84,71 +94,89 @@ def read_general(mid, name, channel_map, drum_map):
         for k, msg in enumerate(track):
             tick += msg.time
             if msg.type in ("note_on", "note_off"):
-                msgs.append((tick, ti, k, msg))
+                notes.append((tick, ti, k, msg))
             elif msg.type == "set_tempo":
                 tempos.append((tick, msg.tempo))
         last_tick = max(last_tick, tick)
-    msgs.sort(key=lambda m: m[:3])
-    clock = Clock(mid, tempos, name)
-    end = clock.samples(last_tick)
-    check_length(end, name)
+    notes.sort(key=lambda m: m[:3])
+    return notes, tempos, last_tick
 
-    # Each voice holds a stack of the notes whose keys are down: [key, pitch, start, sounded].
-    held = {v: [] for v in VOICES}
-    out = []
-    i = 0
-    clock._k = 0
-    while i < len(msgs):
-        t = clock.samples(msgs[i][0])
+
+class _Voices:
+    """The four voices playing a MIDI file one note at a time. Each holds a stack of the notes whose keys are
+    down, [key, pitch, start, sounded], and sounds the one on top."""
+
+    def __init__(self, chan_voice, drum_map):
+        self.chan_voice = chan_voice
+        self.drum_map = drum_map
+        self.noise = {n: noise_of_drum(n, drum_map) for n in range(128)}
+        self.held = {v: [] for v in VOICES}
+        self.out = []
+        self.report = ImportReport(format="midi")
+        self.ignored = set()
+
+    def play(self, t, msgs):
+        """The note messages at sample `t`, then a note event for each voice whose top note changed."""
         before = {}
-        while i < len(msgs) and clock.samples(msgs[i][0]) == t:
-            msg = msgs[i][3]
-            i += 1
-            voice = chan_voice[msg.channel]
+        for msg in msgs:
+            voice = self.chan_voice[msg.channel]
+            on = msg.type == "note_on" and msg.velocity > 0
             if voice is None:
-                if msg.type == "note_on" and msg.velocity > 0:
-                    report.ignored += 1
-                    ignored.add(msg.channel + 1)
+                if on:
+                    self.report.ignored += 1
+                    self.ignored.add(msg.channel + 1)
                 continue
-            stack = held[voice]
+            stack = self.held[voice]
             if voice not in before:
                 before[voice] = stack[-1] if stack else None
-            key = (msg.channel, msg.note)
-            if msg.type == "note_on" and msg.velocity > 0:
-                if voice == "NO":
-                    pitch = noise[msg.note]
-                    report.changed += not 35 <= msg.note <= 81 and msg.note not in (drum_map or {}).values()
-                else:
-                    lo, hi = PITCH_RANGE[voice]
-                    pitch = _fold(msg.note, lo, hi)
-                    report.changed += pitch != msg.note
-                report.notes += 1
-                for n in [n for n in stack if n[0] == key]:  # a key struck again restarts
-                    stack.remove(n)
-                    report.hidden += not n[3]
-                stack.append([key, pitch, t, False])
+            if on:
+                self._strike(stack, voice, msg, t)
             else:
-                # As pretty_midi: a note-off ends the notes of its key begun earlier; if the only
-                # ones were begun at this instant, they are dropped (zero length).
-                mine = [n for n in stack if n[0] == key]
-                earlier = [n for n in mine if n[2] != t]
-                for n in (earlier or mine):
-                    stack.remove(n)
-                    report.hidden += not n[3]
+                self._release(stack, (msg.channel, msg.note), t)
         for voice, old in before.items():
-            stack = held[voice]
-            new = [n for n in stack if n[2] == t]
-            if len(new) > 1:  # notes begun together: the voice's favourite goes on top
-                rest = stack[:len(stack) - len(new)]
-                sign = 1 if voice in ("P1", "P2") else -1
-                stack[:] = rest + sorted(new, key=lambda n: sign * n[1])
-            top = stack[-1] if stack else None
-            if top is not old:
-                out.append(NoteEvent(t, voice, None if top is None else top[1]))
-                if top is not None:
-                    top[3] = True
-    for stack in held.values():
-        report.hidden += sum(not n[3] for n in stack)
-    report.ignored_channels = sorted(ignored)
-    out.sort(key=lambda e: (e.time, VOICES.index(e.voice)))
-    return normalize(Score(out, max(end, out[-1].time if out else 0))), report
+            self._sound(voice, old, t)
+
+    def _strike(self, stack, voice, msg, t):
+        key = (msg.channel, msg.note)
+        if voice == "NO":
+            pitch = self.noise[msg.note]
+            self.report.changed += not 35 <= msg.note <= 81 and msg.note not in (self.drum_map or {}).values()
+        else:
+            lo, hi = PITCH_RANGE[voice]
+            pitch = _fold(msg.note, lo, hi)
+            self.report.changed += pitch != msg.note
+        self.report.notes += 1
+        for n in [n for n in stack if n[0] == key]:  # a key struck again restarts
+            stack.remove(n)
+            self.report.hidden += not n[3]
+        stack.append([key, pitch, t, False])
+
+    def _release(self, stack, key, t):
+        # As pretty_midi: a note-off ends the notes of its key begun earlier; if the only
+        # ones were begun at this instant, they are dropped (zero length).
+        mine = [n for n in stack if n[0] == key]
+        earlier = [n for n in mine if n[2] != t]
+        for n in (earlier or mine):
+            stack.remove(n)
+            self.report.hidden += not n[3]
+
+    def _sound(self, voice, old, t):
+        stack = self.held[voice]
+        new = [n for n in stack if n[2] == t]
+        if len(new) > 1:  # notes begun together: the voice's favourite goes on top
+            rest = stack[:len(stack) - len(new)]
+            sign = 1 if voice in ("P1", "P2") else -1
+            stack[:] = rest + sorted(new, key=lambda n: sign * n[1])
+        top = stack[-1] if stack else None
+        if top is not old:
+            self.out.append(NoteEvent(t, voice, None if top is None else top[1]))
+            if top is not None:
+                top[3] = True
+
+    def score(self, end):
+        """(Score, ImportReport) of what was played; notes still held that never sounded count as hidden."""
+        for stack in self.held.values():
+            self.report.hidden += sum(not n[3] for n in stack)
+        self.report.ignored_channels = sorted(self.ignored)
+        out = sorted(self.out, key=lambda e: (e.time, VOICES.index(e.voice)))
+        return normalize(Score(out, max(end, out[-1].time if out else 0))), self.report

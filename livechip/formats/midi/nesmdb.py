@@ -23,15 +23,8 @@ def is_nesmdb(mid):
 
 def read_nesmdb(mid, name):
     """NES-MDB MIDI -> Score, the way LakhNES's midi_to_tx1 reads it (through pretty_midi)."""
-    tempos = []
-    ends = []
-    for tick, msg in timed(mid.tracks[0]):
-        if msg.type == "set_tempo":
-            tempos.append((tick, msg.tempo))
-    for track in mid.tracks:
-        for tick, msg in timed(track):
-            if msg.type == "time_signature":
-                ends.append(tick)
+    tempos = [(tick, msg.tempo) for tick, msg in timed(mid.tracks[0]) if msg.type == "set_tempo"]
+    ends = [tick for track in mid.tracks for tick, msg in timed(track) if msg.type == "time_signature"]
     clock = Clock(mid, tempos, name)
     report = ImportReport(format="nesmdb")
     by_time = {}  # sample -> events, appended in voice order
@@ -40,50 +33,59 @@ def read_nesmdb(mid, name):
                     key=lambda t: order[NESMDB_TRACKS[t.name]])
     last_tick = 0
     for track in tracks:
-        voice = NESMDB_TRACKS[track.name]
-        lo, hi = PITCH_RANGE[voice]
-        notes = []  # (start tick, end tick, pitch), in the order they close, as pretty_midi lists them
-        opened = {}
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            kind = msg.type
-            if kind == "note_on" and msg.velocity > 0:
-                opened.setdefault((msg.channel, msg.note), []).append(tick)
-            elif kind == "note_off" or kind == "note_on":
-                key = (msg.channel, msg.note)
-                starts = opened.get(key)
-                if starts is None:
-                    continue
-                close = [s for s in starts if s != tick]
-                for s in close:
-                    notes.append((s, tick, msg.note))
-                keep = [s for s in starts if s == tick]
-                if close and keep:
-                    opened[key] = keep
-                else:
-                    del opened[key]
+        notes, tick = _notes(track)
         last_tick = max(last_tick, tick)
-        notes.sort(key=lambda n: n[0])
         report.notes += len(notes)
-        last_end = -1
-        for s, e, p in notes:
-            if not lo <= p <= hi:
-                raise FileFormatError(name, f"{voice} note {p} outside NES-MDB's range {lo}-{hi}",
-                                      f"track {track.name!r}")
-            s, e = clock.samples(s, True), clock.samples(e, True)
-            if 0 <= last_end < s:
-                by_time.setdefault(last_end, []).append(NoteEvent(last_end, voice, None))
-            by_time.setdefault(s, []).append(NoteEvent(s, voice, p))
-            last_end = e  # a note begun before the last one ended replaces it
-        if notes:
-            by_time.setdefault(last_end, []).append(NoteEvent(last_end, voice, None))
+        _place(by_time, NESMDB_TRACKS[track.name], notes, clock, name, track.name)
     events = [e for t in sorted(by_time) for e in by_time[t]]
     end = clock.samples(max(ends), True) if ends else clock.samples(last_tick, True)
     if events:
         end = max(end, events[-1].time)
     check_length(end, name)
     return Score(events, end), report
+
+
+def _notes(track):
+    """([(start tick, end tick, pitch)] by start, last tick) of a track, paired as pretty_midi pairs them."""
+    notes = []  # in the order they close, as pretty_midi lists them
+    opened = {}
+    tick = 0
+    for msg in track:
+        tick += msg.time
+        kind = msg.type
+        if kind == "note_on" and msg.velocity > 0:
+            opened.setdefault((msg.channel, msg.note), []).append(tick)
+        elif kind == "note_off" or kind == "note_on":
+            key = (msg.channel, msg.note)
+            starts = opened.get(key)
+            if starts is None:
+                continue
+            close = [s for s in starts if s != tick]
+            for s in close:
+                notes.append((s, tick, msg.note))
+            keep = [s for s in starts if s == tick]
+            if close and keep:
+                opened[key] = keep
+            else:
+                del opened[key]
+    notes.sort(key=lambda n: n[0])
+    return notes, tick
+
+
+def _place(by_time, voice, notes, clock, name, track):
+    """Add one voice's notes to `by_time` (sample -> events) as note events, each note ending the one before."""
+    lo, hi = PITCH_RANGE[voice]
+    last_end = -1
+    for s, e, p in notes:
+        if not lo <= p <= hi:
+            raise FileFormatError(name, f"{voice} note {p} outside NES-MDB's range {lo}-{hi}", f"track {track!r}")
+        s, e = clock.samples(s, True), clock.samples(e, True)
+        if 0 <= last_end < s:
+            by_time.setdefault(last_end, []).append(NoteEvent(last_end, voice, None))
+        by_time.setdefault(s, []).append(NoteEvent(s, voice, p))
+        last_end = e  # a note begun before the last one ended replaces it
+    if notes:
+        by_time.setdefault(last_end, []).append(NoteEvent(last_end, voice, None))
 
 
 def to_nesmdb(score):

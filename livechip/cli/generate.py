@@ -1,0 +1,130 @@
+"""`livechip generate`: load the model and files, show a progress bar, and write the result atomically, also
+when stopped with Ctrl-C. The work itself is `livechip.model.generate.generate`."""
+
+import signal
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from livechip.core import events as ev
+from livechip.core.errors import LivechipError
+from livechip.formats import files
+from livechip.model.checkpoint import load_model
+from livechip.model.generate import DEFAULT_SECONDS, generate
+from livechip.model.quantize import quantize_int8
+from livechip.model.sampling import SamplingSettings
+from livechip.model.steer import Steering, parse_key, parse_scale, parse_voice
+
+
+def parse_voices(text):
+    """'P1,tr' -> ('P1', 'TR'), checked against the four NES voices."""
+    voices = [v.strip().upper() for v in text.replace(" ", ",").split(",") if v.strip()]
+    bad = [v for v in voices if v not in ev.VOICES]
+    if bad or not voices:
+        raise LivechipError(f"--keep: unknown voice(s) {', '.join(bad) or text!r}; voices are "
+                            f"{', '.join(ev.VOICES)}")
+    return tuple(v for v in ev.VOICES if v in voices)
+
+
+def _check(flag, fn, *a):
+    try:
+        return fn(*a)
+    except ValueError as e:
+        raise LivechipError(f"{flag}: {e}") from None
+
+
+def parse_steering(args):
+    """The Steering of `--key`, `--scale`, `--density`, `--low VOICE:NOTE` and `--high VOICE:NOTE`."""
+    key = _check("--key", parse_key, args.key)
+    scale = _check("--scale", parse_scale, args.scale or "major")
+    if args.scale is not None and key is None and scale != "chromatic":
+        raise LivechipError(f"--scale {args.scale} needs a key, e.g. --key D --scale {scale}")
+    ranges = {}
+    for end, items in (("low", args.low), ("high", args.high)):
+        for item in items or ():
+            voice, _, note = item.partition(":")
+            if not note.strip().isdigit():
+                raise LivechipError(f"--{end}: expected VOICE:NOTE, e.g. P1:60, got {item!r}")
+            voice = _check(f"--{end}", parse_voice, voice)
+            ranges.setdefault(voice, [None, None])[end == "high"] = int(note)
+    s = _check("--density", Steering, key, scale, args.density)
+    s = _check("--low/--high", Steering, key, scale, args.density, {v: tuple(r) for v, r in ranges.items()})
+    silent = s.silent_voices()
+    if silent:
+        raise LivechipError(f"--low/--high: no note of {', '.join(silent)} is left inside its range ({s})")
+    return s
+
+
+def _check_lengths(args):
+    if (args.rhythm is None) != (args.keep is None):
+        raise LivechipError("--rhythm and --keep go together (e.g. --rhythm drums.mid --keep NO)")
+    if args.prime is not None and args.rhythm is not None:
+        raise LivechipError("--prime and --rhythm cannot be combined")
+    if args.seconds is not None and not args.seconds > 0:
+        raise LivechipError(f"--seconds must be > 0, got {args.seconds}")
+    if args.events is not None and args.events < 1:
+        raise LivechipError(f"--events must be >= 1, got {args.events}")
+
+
+def _bar(seconds, n_events, quiet):
+    """A tqdm bar over seconds of music (or events) and its `progress(done, total)` callback."""
+    if seconds is not None:
+        bar = tqdm(total=seconds, unit="s", disable=quiet, dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s of music [{elapsed}<{remaining}]")
+    else:
+        bar = tqdm(total=n_events, unit="events", disable=quiet, dynamic_ncols=True)
+
+    def progress(done, total):
+        done = done / ev.TICKS_PER_SECOND if seconds is not None else done
+        if done > bar.n:   # a revoked overshoot can move the frontier back a little: the bar never does
+            bar.update(done - bar.n)   # redraws at most every 0.1 s
+    return bar, progress
+
+
+def generate_command(args):
+    out = Path(args.output)
+    files.kind_of(out)   # a clear error now for a name that is neither TX1 nor MIDI, before any work
+    _check_lengths(args)
+    try:
+        settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                    seed=args.seed)
+    except ValueError as e:
+        raise LivechipError(str(e)) from None
+    steering = parse_steering(args)
+    keep = parse_voices(args.keep) if args.keep is not None else ()
+    primer = files.read_score(args.prime) if args.prime is not None else None
+    rhythm = files.read_score(args.rhythm) if args.rhythm is not None else None
+    if rhythm is not None and not any(e.voice in keep for e in rhythm.events):
+        raise LivechipError(f"{args.rhythm}: no events in the kept voice(s) {', '.join(keep)}")
+    model = load_model(args.model)
+    model.eval()
+    if args.int8:
+        model = quantize_int8(model)
+
+    seconds = args.seconds
+    if seconds is None and args.events is None:
+        seconds = rhythm.end / ev.TICKS_PER_SECOND if rhythm is not None else DEFAULT_SECONDS
+    bar, progress = _bar(seconds, args.events, args.quiet)
+    stop = []
+
+    def on_sigint(signum, frame):   # the first Ctrl-C stops and writes; a second one aborts
+        if stop:
+            raise KeyboardInterrupt
+        stop.append(True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with torch.inference_mode():
+            result = generate(model, settings, seconds=seconds, n_events=args.events, primer=primer,
+                              rhythm=rhythm, keep=keep, progress=progress, should_stop=lambda: bool(stop),
+                              steering=steering)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    files.write_score(out, result.score)
+    seconds = result.score.end / ev.TICKS_PER_SECOND
+    what = "interrupted: wrote" if result.interrupted else "wrote"
+    print(f"{what} {out} ({result.generated} generated events, {len(result.score.events)} in all, "
+          f"{seconds:.1f} s)")
+    return 130 if result.interrupted else 0
