@@ -32,8 +32,10 @@ def _range(s):
         text = f"> {_num(lo)} .. {_num(hi)}" if s.low_open else f"{_num(lo)} .. {_num(hi)}"
     elif s.type == "mode":
         text = ", ".join(f"`{w}`" for w in s.range) + f" (or 0-{len(s.range) - 1})"
-    elif s.type == "voice":
+    elif s.type in ("voice", "scale", "word"):
         text = ", ".join(f"`{w}`" for w in s.range)
+    elif s.type == "key":
+        text = ", ".join(f"`{w}`" for w in s.range) + " (flats too: `Db`, ...; or 0-11), `off`"
     else:
         text = "`on` / `off` (1 / 0)"
     if s.path in READ_ONLY:

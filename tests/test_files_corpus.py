@@ -6,13 +6,16 @@
 - every TX1 score written as NES-MDB MIDI and read back is the same score.
 
 The MIDI half parses about 23 million MIDI messages with mido (16 million in the data set, 7 million
-written back), so it is the slowest test in the default run: about 3 CPU minutes. `-m "not slow"`
-leaves both out.
+written back), so it is the slowest test in the default run: about 8 CPU minutes, spread over one process per
+core. `-m "not slow"` leaves both out.
 """
 
 import csv
 import gzip
+import os
 import tarfile
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import pytest
 
@@ -59,25 +62,35 @@ def test_every_tx1_file_round_trips_byte_for_byte(tx1_dir, tmp_path):
     assert not failures, f"{len(failures)} files: " + "; ".join(failures[:5])
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(3600)  # about 3 CPU minutes; far longer in wall time on a busy 2-core machine
-def test_every_nesmdb_midi_file_gives_lakhnes_tx1_and_round_trips(shared, tx1_dir):
-    failures = []
-    n = 0
-    with tarfile.open(shared / "data" / "nesmdb_midi.tar.xz", "r:xz") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            n += 1
+def _check_midi(item):
+    """One NES-MDB MIDI file (its bytes) against the shared TX1: what is wrong with it, or None."""
+    name, data, tx1_path = item
+    mid = midi.parse(data, name)
+    if not midi.is_nesmdb(mid):
+        return f"{name}: not read as NES-MDB MIDI"
+    score, _ = midi.to_score(mid, name)
+    want = tx1.read(tx1_path)
+    if score != want:
+        return f"{name}: MIDI -> TX1 differs from the shared TX1"
+    back = midi.parse(midi.to_bytes(midi.to_nesmdb(want)))
+    if midi.to_score(back, "round trip")[0] != want:
+        return f"{name}: TX1 -> NES-MDB MIDI -> TX1 differs"
+    return None
+
+
+def _midi_files(tar, tx1_dir):
+    for member in tar:
+        if member.isfile():
             _, split, name = member.name.split("/")
-            mid = midi.parse(tar.extractfile(member).read(), member.name)
-            assert midi.is_nesmdb(mid), member.name
-            score, _ = midi.to_score(mid, member.name)
-            want = tx1.read(tx1_dir / split / (name[:-4] + ".tx1.txt.gz"))
-            if score != want:
-                _fail(failures, member.name, "MIDI -> TX1 differs from the shared TX1")
-            back = midi.parse(midi.to_bytes(midi.to_nesmdb(want)))
-            if midi.to_score(back, "round trip")[0] != want:
-                _fail(failures, member.name, "TX1 -> NES-MDB MIDI -> TX1 differs")
-    assert n == 5278
+            yield member.name, tar.extractfile(member).read(), tx1_dir / split / (name[:-4] + ".tx1.txt.gz")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 8 CPU minutes, mostly mido parsing; one process per core
+def test_every_nesmdb_midi_file_gives_lakhnes_tx1_and_round_trips(shared, tx1_dir):
+    with tarfile.open(shared / "data" / "nesmdb_midi.tar.xz", "r:xz") as tar, \
+            ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=get_context("spawn")) as pool:
+        results = list(pool.map(_check_midi, _midi_files(tar, tx1_dir), chunksize=32))
+    failures = [r for r in results if r]
+    assert len(results) == 5278
     assert not failures, f"{len(failures)} files: " + "; ".join(failures[:5])

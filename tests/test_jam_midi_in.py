@@ -3,6 +3,8 @@ messages stamped in arrival order, SysEx kept out, a pulled cable noticed and a 
 
 import time
 
+import numpy as np
+
 import pytest
 
 from livechip.core.errors import DeviceError
@@ -29,7 +31,7 @@ def wait_for(inp, n, timeout=2.0):
 
 
 def test_virtual_port_receives_in_order_with_transport_times(jack):
-    inp = MidiIn(now=lambda: time.monotonic() * 1000)     # any clock: here milliseconds
+    inp = MidiIn(now=lambda: time.monotonic() * 1000, rate=1000)     # any clock: here milliseconds
     kbd = Keyboard()
     try:
         jack.connect(kbd.port, LIVECHIP_IN)
@@ -49,6 +51,30 @@ def test_virtual_port_receives_in_order_with_transport_times(jack):
         # stamped when they arrived: after they were sent, within a few JACK periods (5.3 ms each)
         assert all(0 <= t - s < 50 for t, s in zip(times, sent))
         assert "livechip in" in inp.describe()
+    finally:
+        kbd.close()
+        inp.close()
+
+
+def test_a_reader_that_looks_late_still_gets_the_arrival_times(jack):
+    """Read only every 100 ms, messages sent 10 ms apart keep their spacing (the MIDI system's own times,
+    JACK periods of 5.3 ms here), not the reader's: stamped on arrival, not when taken."""
+    inp = MidiIn()
+    kbd = Keyboard()
+    try:
+        jack.connect(kbd.port, LIVECHIP_IN)
+        time.sleep(0.2)
+        got, sent = [], []
+        for k in range(30):
+            kbd.send([0x90, 40 + k, 100])
+            sent.append(time.monotonic())
+            time.sleep(0.01)
+            if k % 10 == 9:
+                got += inp.drain()
+        got += wait_for(inp, 30 - len(got))
+        gaps = np.diff([t for t, _ in got]) - np.diff(sent)
+        assert len(got) == 30 and np.all(np.abs(gaps) < 0.008), gaps
+        assert all(0 <= t - s < 0.05 for (t, _), s in zip(got, sent))
     finally:
         kbd.close()
         inp.close()

@@ -34,13 +34,15 @@ def sample(path):
     table = {"temperature": 1.25, "top_k": 7, "top_p": 0.5, "seed": 1234, "horizon": 0.75, "tempo": 1.5,
              "response_gap": 1.0, "mode": "human", "volume": 0.25, "release_after": 2.5, "point": 48, "channel": 2,
              "low": "P2",
-             "high": "NO"}
+             "high": "NO", "key": "D", "scale": "dorian", "density": 2.0, "bpm": 97.5, "quantize": "1/8t"}
     if path == "call_response":
         return 1, 1
     if path.startswith("channel/"):
         return "TR", "TR"
     if path.startswith("drum/"):
         return 5, 5
+    if path.startswith("voice/") and last in ("low", "high"):
+        return 40, 40
     return table[last], table[last]
 
 
@@ -89,7 +91,8 @@ def test_compound_getters_reply_with_a_bundle_of_single_values(osc):
     got = dict((a, v) for a, v in client.receive())
     assert got["/livechip/voice/p2/mode"] == ["auto"] and got["/livechip/voice/p2/timbre/duty"] == [2]
     assert got["/livechip/voice/p2/release_after"] == [4.0]
-    assert len(got) == 3 + len(Timbre._LIMITS)
+    assert got["/livechip/voice/p2/low"] == [-1] and got["/livechip/voice/p2/high"] == [-1]
+    assert len(got) == 5 + len(Timbre._LIMITS)
 
 
 def test_status_replies_one_bundle_with_the_whole_state_and_engine_figures(osc):

@@ -89,6 +89,20 @@ def test_resume_continues_from_the_saved_step(trained, songs_dir, tmp_path):
     assert log[-1]["step"] == 130
 
 
+def test_a_run_in_pieces_stops_saved_and_resumes_on_its_schedule(songs_dir, tmp_path):
+    """--piece-minutes ends one command early with everything saved; --resume goes on from that step, and
+    the time budget (--max-minutes) counts both pieces."""
+    run = tmp_path / "run"
+    args = ["--valid", str(songs_dir), "-o", str(run), "--max-steps", "100000", "--max-minutes", "0.2",
+            "--eval-every", "1000", *TINY]
+    assert main(["train", str(songs_dir), *args, "--piece-minutes", "0.05"]) == 0
+    first = torch.load(run / "last" / "train_state.pt", weights_only=True)
+    assert first["step"] > 0 and 2.5 < first["elapsed"] < 10
+    assert main(["train", str(songs_dir), *args, "--resume"]) == 0
+    second = torch.load(run / "last" / "train_state.pt", weights_only=True)
+    assert second["step"] > first["step"] and 11.5 < second["elapsed"] < 20     # 0.2 min in all
+
+
 def test_resume_without_a_run_is_a_clear_error(songs_dir, tmp_path, capsys):
     rc = main(["train", str(songs_dir), "-o", str(tmp_path / "none"), "--resume", *TINY])
     assert rc == 2

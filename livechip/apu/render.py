@@ -8,11 +8,14 @@ import wave
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from livechip.apu import vgm
 from livechip.apu.apu import NTSC, Apu, check_log
+from livechip.apu.driver import score_log
 from livechip.core.errors import LivechipError
 from livechip.core.fileio import atomic_write
+from livechip.formats import midi, tx1
 
 BLOCK = 4096
 
@@ -43,7 +46,6 @@ def render_vgm(path, rate=44100, filters=True, ignore_other_chips=False, progres
 
 def render_score(score, timbres=None, rate=44100, filters=True, clock=NTSC, progress=False, tail=0.5):
     """Render a `livechip.core.events.Score` through the note driver. Returns (samples, register log)."""
-    from livechip.apu.driver import score_log
     log = score_log(score, timbres, clock=clock, tail=tail)
     return render_log(log, rate, filters, progress=progress), log
 
@@ -51,7 +53,6 @@ def render_score(score, timbres=None, rate=44100, filters=True, clock=NTSC, prog
 def _bar(n, rate, progress):
     if not progress or n < 30 * rate:      # a bar only for long renders
         return None
-    from tqdm import tqdm
     return tqdm(total=round(n / rate, 1), unit="s", desc="rendering", leave=False,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio")
 
@@ -95,12 +96,9 @@ def load_input(path, timbres=None, ignore_other_chips=False):
         raise LivechipError(f"{path}: no such file")
     if name.endswith((".vgm", ".vgz")):
         return vgm.read(p, ignore_other_chips)
-    from livechip.apu.driver import score_log
     if name.endswith((".tx1.txt", ".tx1.txt.gz", ".txt")):
-        from livechip.formats import tx1
         score = tx1.read(p)
     elif name.endswith((".mid", ".midi")):
-        from livechip.formats import midi
         score = midi.read(p)
     else:
         raise LivechipError(f"{path}: unknown input type (use .vgm, .tx1.txt or .mid)")

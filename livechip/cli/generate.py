@@ -14,7 +14,7 @@ from livechip.model.checkpoint import load_model
 from livechip.model.generate import DEFAULT_SECONDS, generate
 from livechip.model.quantize import quantize_int8
 from livechip.model.sampling import SamplingSettings
-from livechip.model.steer import Steering, parse_key, parse_scale, parse_voice
+from livechip.cli.steer import parse_steering
 
 
 def parse_voices(text):
@@ -25,35 +25,6 @@ def parse_voices(text):
         raise LivechipError(f"--keep: unknown voice(s) {', '.join(bad) or text!r}; voices are "
                             f"{', '.join(ev.VOICES)}")
     return tuple(v for v in ev.VOICES if v in voices)
-
-
-def _check(flag, fn, *a):
-    try:
-        return fn(*a)
-    except ValueError as e:
-        raise LivechipError(f"{flag}: {e}") from None
-
-
-def parse_steering(args):
-    """The Steering of `--key`, `--scale`, `--density`, `--low VOICE:NOTE` and `--high VOICE:NOTE`."""
-    key = _check("--key", parse_key, args.key)
-    scale = _check("--scale", parse_scale, args.scale or "major")
-    if args.scale is not None and key is None and scale != "chromatic":
-        raise LivechipError(f"--scale {args.scale} needs a key, e.g. --key D --scale {scale}")
-    ranges = {}
-    for end, items in (("low", args.low), ("high", args.high)):
-        for item in items or ():
-            voice, _, note = item.partition(":")
-            if not note.strip().isdigit():
-                raise LivechipError(f"--{end}: expected VOICE:NOTE, e.g. P1:60, got {item!r}")
-            voice = _check(f"--{end}", parse_voice, voice)
-            ranges.setdefault(voice, [None, None])[end == "high"] = int(note)
-    s = _check("--density", Steering, key, scale, args.density)
-    s = _check("--low/--high", Steering, key, scale, args.density, {v: tuple(r) for v, r in ranges.items()})
-    silent = s.silent_voices()
-    if silent:
-        raise LivechipError(f"--low/--high: no note of {', '.join(silent)} is left inside its range ({s})")
-    return s
 
 
 def _check_lengths(args):

@@ -11,6 +11,7 @@ import sys
 
 from livechip.core import places
 from livechip.core.errors import LivechipError
+from livechip.realtime.beat import GRIDS, SOURCES
 
 INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about twice as fast on a CPU for a "
              "large model, slightly different choices (docs/transformer.md)")
@@ -76,20 +77,26 @@ def _add_generate_commands(sub):
     p.add_argument("--int8", action="store_true", help=INT8_HELP)
     p.add_argument("--rhythm", metavar="FILE", help="keep voices of this file and let the model write the others")
     p.add_argument("--keep", metavar="VOICES", help="voices of --rhythm to keep, e.g. NO or TR,NO")
+    _add_steering_options(p, density=1.0)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_generate)
+
+
+def _add_steering_options(p, density):
+    """--key, --scale, --density, --low, --high (read by cli/steer.py); `play` leaves out what is not given
+    (density None), so a preset's values stay."""
     g = p.add_argument_group("steering (docs/steering.md)")
     g.add_argument("--key", metavar="NOTE", help="keep P1, P2 and TR in this key: C .. B with # or b, e.g. F# or Bb "
                                                  "(default: no key)")
     g.add_argument("--scale", metavar="NAME", help="the key's scale (default major): chromatic, major, minor, "
                                                    "harmonic_minor, dorian, phrygian, lydian, mixolydian, "
                                                    "pentatonic_major, pentatonic_minor, blues")
-    g.add_argument("--density", type=float, default=1.0,
+    g.add_argument("--density", type=float, default=density,
                    help="how readily the model starts notes: 0.25 .. 4, 1 = its own rate (default 1)")
     g.add_argument("--low", metavar="VOICE:NOTE", action="append",
                    help="lowest note a voice may start, e.g. P1:60 (MIDI note; NO: noise value 1-16); repeatable")
     g.add_argument("--high", metavar="VOICE:NOTE", action="append",
                    help="highest note a voice may start, e.g. P1:72; repeatable")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_generate)
 
 
 # --- apu (rendering) -------------------------------------------------------------------------
@@ -229,6 +236,15 @@ def _add_play_commands(sub):
                    help="one-channel keyboard split: keys below NOTE on channel 1 play TR, the others P1")
     p.add_argument("--note-timeout", type=float, default=20.0, metavar="SECONDS",
                    help="release a key held this long without its note-off (default 20)")
+    _add_steering_options(p, density=None)
+    g = p.add_argument_group("in time with the band (docs/sync.md)")
+    g.add_argument("--sync", choices=SOURCES, default="free",
+                   help="follow the band's tempo and transport: midi (MIDI clock on `livechip in` or --sync-port), "
+                        "jack (JACK transport), link (Ableton Link: pip install 'livechip[link]'); default free")
+    g.add_argument("--sync-port", metavar="NAME|INDEX", help="take MIDI clock from this existing port")
+    g.add_argument("--bpm", type=float, help="the session's tempo while free (default 120)")
+    g.add_argument("--quantize", choices=tuple(GRIDS),
+                   help="place the model's note-ons on this grid of the beat (default 1/16 when synced, else off)")
     p.set_defaults(func=_play)
 
     p = sub.add_parser("devices", help="list audio outputs and MIDI ports")
@@ -282,6 +298,9 @@ def _add_train_commands(sub):
     g.add_argument("--eval-every", type=int, help="steps between validations and checkpoints (default 500)")
     g.add_argument("--eval-tokens", type=int, help="validation tokens scored each time, 0 = all (default 100000)")
     g.add_argument("--max-minutes", type=float, help="stop and save after this many minutes (default: no limit)")
+    g.add_argument("--piece-minutes", type=float,
+                   help="end this command after this many minutes, saved: --resume goes on with the same schedule "
+                        "(--max-minutes counts every piece)")
     g.add_argument("--save-dtype", choices=("float32", "float16", "bfloat16"), help="weights in OUT/best (default float32)")
     g.add_argument("--device", help="auto (default: cuda when there is one), cpu, cuda, cuda:1, ...")
     g.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on GPU")

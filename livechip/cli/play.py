@@ -8,6 +8,7 @@ from pathlib import Path
 
 from livechip.core import places
 from livechip.core.errors import LivechipError
+from livechip.cli.steer import steer_settings
 
 
 def play_command(args):
@@ -31,11 +32,14 @@ def _control(args):
             preset = find_preset(args.preset)
             apply_preset(control, load_preset(preset))
             print(f"livechip: preset {preset}", file=sys.stderr)
-        for path in ("temperature", "seed", "horizon"):
+        for path in ("temperature", "seed", "horizon", "bpm", "quantize"):
             if getattr(args, path) is not None:
                 control.set(path, getattr(args, path))
+        if args.sync != "free" and args.quantize is None and not args.preset:
+            control.set("quantize", "1/16")          # synced, the model plays on the band's 16th notes
         for v in _voices(args.human):
             control.set(f"voice/{v}/mode", "human")
+        control.set_many(steer_settings(args))      # --key, --scale, --density, --low, --high, checked together
         if args.split is not None:
             control.set("split/point", args.split)
             if args.human is None:   # a split keyboard plays both of its voices
@@ -93,7 +97,7 @@ def _engine(args, control, model, model_dir, record_dir):
     cfg = EngineConfig(horizon=control.get("horizon"), rate=args.rate, block=args.block_size, audio_device=device,
                        audio=not args.no_audio, midi=not args.no_midi, midi_port=args.midi_port,
                        worker=args.worker, midi_in=_midi_in(args.midi_in), note_timeout=args.note_timeout,
-                       int8=args.int8, threads=args.threads)
+                       int8=args.int8, threads=args.threads, sync=args.sync, sync_port=_midi_in(args.sync_port))
     if not args.no_tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("livechip: not a terminal: running without the UI (as with --no-tui)", file=sys.stderr)
         args.no_tui = True

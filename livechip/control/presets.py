@@ -19,6 +19,8 @@ cannot be read or has a bad key or value is refused as a whole, naming the line 
     mode = "human"            # auto | model | human | off (auto: the model's until you play on it)
     volume = 1.0
     release_after = 4.0       # auto: seconds of your silence on the voice before the model takes it back
+    low = 60                  # the notes the model may start on it (MIDI notes; NO: 1-16)
+    high = 84
     [voices.P1.timbre]        # fields of livechip.apu.driver.Timbre
     duty = 1
 
@@ -39,6 +41,15 @@ cannot be read or has a bad key or value is refused as a whole, naming the line 
     call_response = false     # the model waits while you play and answers in the gaps
     response_gap = 0.5        # seconds of your silence that count as a gap
 
+    [steer]                   # docs/steering.md
+    key = "D"                 # off | C .. B, sharps with #, flats with b
+    scale = "dorian"
+    density = 1.5             # 0.25 .. 4, 1 = the model's own rate of notes
+
+    [beat]                    # docs/sync.md
+    bpm = 132.0               # the session's tempo while free
+    quantize = "1/16"         # off | 1/4 | 1/8 | 1/16 | 1/8t | 1/16t: the grid the model's note-ons go to
+
 Names are looked up in the user's folder (`places.USER_PRESETS`, on Linux ~/.config/livechip/presets) and then
 the shipped presets (`places.SHIPPED_PRESETS`, read-only); anything with a slash or ending in .toml is a path.
 """
@@ -52,7 +63,7 @@ import tomli_w
 
 from livechip.core import places
 from livechip.control.settings import VOICE_KEYS, ControlError
-from livechip.control.state import State, set_path, state_dict
+from livechip.control.state import State, set_path, state_dict, steering
 from livechip.core.errors import FileFormatError, LivechipError
 from livechip.core.events import VOICES
 from livechip.core.fileio import atomic_write
@@ -64,8 +75,11 @@ _SECTIONS = {
     "sampling": ("temperature", "top_k", "top_p", "seed"),
     "jam": ("call_response", "response_gap"),
     "split": ("point", "channel", "low", "high"),
+    "steer": ("key", "scale", "density"),
+    "beat": ("bpm", "quantize"),
 }
-_TOP = ("name", "description", "tempo", "horizon", "sampling", "voices", "channels", "split", "drums", "jam")
+_TOP = ("name", "description", "tempo", "horizon", "sampling", "voices", "channels", "split", "drums", "jam",
+        "steer", "beat")
 
 
 def preset_dirs():
@@ -147,11 +161,13 @@ def preset_data(state, name):
         "tempo": s["tempo"],
         "horizon": s["horizon"],
         "sampling": sampling,
-        "voices": {v: s["voices"][v] for v in VOICES},
+        "voices": {v: {k: x for k, x in s["voices"][v].items() if x is not None} for v in VOICES},
         "channels": {str(ch): v for ch, v in sorted(s["channel_map"].items())},
         "split": split,
         "drums": {str(n): v for n, v in sorted(s["drum_map"].items())},
         "jam": {k: s[k] for k in _SECTIONS["jam"]},
+        "steer": {k: s[k] for k in _SECTIONS["steer"]},
+        "beat": {k: s[k] for k in _SECTIONS["beat"]},
     }
 
 
@@ -195,6 +211,12 @@ def preset_state(data):
             getattr(state, "channel_map" if top == "channels" else "drum_map").clear()
             for k, v in _table(key, value).items():
                 _set(state, key + (k,), f"{'channel' if top == 'channels' else 'drum'}/{k}", v)
+    try:
+        steering(state)
+    except ControlError as e:        # voice/p1/low: ... -> key voices.P1.low
+        path, reason = str(e).split(": ", 1)
+        _, voice, end = path.split("/")
+        raise _PresetError(("voices", voice.upper(), end), reason) from None
     return state
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from livechip.apu.driver import DEFAULTS as TIMBRE_DEFAULTS, Timbre
 from livechip.core.errors import LivechipError
 from livechip.core.events import PITCH_RANGE, VOICES
+from livechip.realtime.beat import BPM, GRIDS, SOURCES
+from livechip.model.steer import DENSITY_RANGE, KEY_NAMES, KEYS, NOTE_RANGE, SCALES, parse_key, parse_scale
 
 PREFIX = "/livechip"      # every OSC address starts with it
 MAX_STRING = 4096         # longest path or name accepted
@@ -58,6 +60,7 @@ class Setting:
     keys: tuple = ()         # Keys of the terminal UI that change it
     low_open: bool = False   # a number must be above `low`, not clamped to it
     none: tuple = ()         # values besides None that unset it (stored as None)
+    engine: bool = False     # the engine's to tell (Control.tell): read-only for everyone else
 
     @property
     def address(self):
@@ -119,7 +122,16 @@ SETTINGS = (
     Setting("seed", "seed", (0, 2**63 - 1), None, "the same seed, model and settings play the same; "
             "-1 or random = a fresh seed (read back as -1)", none=("random", "none", "", -1)),
     Setting("horizon", "float", (0.05, 10.0), DEFAULT_HORIZON, "seconds of music generated ahead of now"),
-    Setting("tempo", "float", (0.5, 2.0), 1.0, "schedule speed; 1 = as generated"),
+    Setting("tempo", "float", (0.5, 2.0), 1.0, "schedule speed; 1 = as generated (placed on a grid: the "
+            "speed that matches the model's beat to bpm)"),
+    Setting("bpm", "float", BPM, 120.0, "the session's tempo, beats a minute; following a band (play --sync) "
+            "it shows the band's, and a value sent is put back"),
+    Setting("quantize", "word", tuple(GRIDS), "off", "the grid the model's note-ons are placed on, at the "
+            "band's beat; t = triplets (play --sync: 1/16 unless told)"),
+    Setting("sync", "word", SOURCES, "free", "where the beat comes from: free (bpm), midi (MIDI clock), jack "
+            "(JACK transport), link (Ableton Link); chosen with play --sync", engine=True),
+    Setting("beat", "float", (0.0, 1e12), 0.0, "the band's beat, whole beats from 0 at its start; told on "
+            "every beat", engine=True),
     Setting("voice/<v>/mode", "mode", VOICE_MODES, "auto", "who plays the voice: auto = the model until you play "
             "on it", keys=(Key("1 2 3 4", "mode", "mode",
                                "cycle the mode of P1 P2 TR NO: model -> human -> off -> auto"),)),
@@ -130,6 +142,11 @@ SETTINGS = (
                   Key("a s d f", "solo", "solo", "solo P1 P2 TR NO (again: unsolo)"))),
     Setting("voice/<v>/release_after", "float", (0.1, 60.0), 4.0,
             "seconds without your notes before an auto voice goes back to the model"),
+    Setting("voice/<v>/low", "int", NOTE_RANGE, None, "the lowest note the model may start on the voice (MIDI "
+            "note; NO: noise note 1-16; beyond the voice's own notes: its nearest one); -1 or none = no limit",
+            none=NONE + (-1,)),
+    Setting("voice/<v>/high", "int", NOTE_RANGE, None, "the highest note the model may start on the voice; "
+            "never below its low; -1 or none = no limit", none=NONE + (-1,)),
     *_timbre_rows(),
     Setting("channel/<ch>", "voice", VOICES, DEFAULT_CHANNEL_MAP, "the voice MIDI channel <ch> plays, or none",
             none=NONE),
@@ -140,6 +157,13 @@ SETTINGS = (
     Setting("split/high", "voice", VOICES, "P1", "the voice at or above the split point"),
     Setting("drum/<note>", "int", PITCH_RANGE["NO"], DEFAULT_DRUM_MAP,
             "the noise note (1 = darkest) a General MIDI drum note plays, or none", none=NONE),
+    Setting("key", "key", KEY_NAMES, "off", "the key the model keeps P1, P2 and TR in (sharps with #, flats "
+            "with b: F#, Bb), or off", keys=(Key("y Y", "step", "key", "key down / up a semitone (off, C .. B)"),)),
+    Setting("scale", "scale", tuple(SCALES), "major", "the key's scale; chromatic = any note",
+            keys=(Key("m M", "step", "scale", "scale: previous / next (major, minor, ... blues)"),)),
+    Setting("density", "float", DENSITY_RANGE, 1.0, "how readily the model starts notes: 1 = its own rate, "
+            "above 1 more notes, below fewer", keys=(Key("o O", "step", "density", "density down / up "
+                                                              "(0.25 0.5 0.75 1 1.5 2 3 4)"),)),
     Setting("call_response", "flag", (), False, "the model waits while you play and answers in the gaps"),
     Setting("response_gap", "float", (0.05, 10.0), 0.5, "seconds of your silence that count as a gap"),
     Setting("playing", "flag", (), True, "the model plays; changed by transport/play and transport/stop"),
@@ -178,6 +202,7 @@ ACTION_ADDRESSES = {a.name: a.address for a in ACTION_TABLE}
 NEEDS_ENGINE = tuple(a.name for a in ACTION_TABLE if a.engine)
 READ_ONLY = {a.sets[0]: tuple(b for b in ACTION_TABLE if b.sets and b.sets[0] == a.sets[0])
              for a in ACTION_TABLE if a.sets}      # setting -> the actions that change it
+READ_ONLY.update({s.path: () for s in SETTINGS if s.engine})    # () : the engine's alone
 ROW = {s.path: s for s in SETTINGS}
 GROUP = {g.path: g for g in GROUPS}
 RANGES = {s.path: (*s.range, s.low_open) for s in SETTINGS if s.type in ("int", "float")}
@@ -237,6 +262,27 @@ def _seed(path, v, s):
     return int(v)
 
 
+def _key(path, v, s):
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)           # a fader's pitch class
+    try:
+        pc = parse_key(v)
+    except ValueError:
+        raise ControlError(f"{path}: must be a key C .. B (sharps with #, flats with b: F#, Bb), a pitch class "
+                           f"0-11 or off, got {show(v)}") from None
+    if pc is None:
+        return "off"
+    name = v.strip()[:1].upper() + v.strip()[1:] if isinstance(v, str) else ""
+    return name if KEYS.get(name) == pc else KEY_NAMES[pc]
+
+
+def _scale(path, v, s):
+    try:
+        return parse_scale(v)
+    except ValueError:
+        raise ControlError(f"{path}: must be one of {', '.join(SCALES)}, got {show(v)}") from None
+
+
 CHECKS = {   # type -> check(path, value, setting): the value to store, or ControlError
     "float": lambda path, v, s: float(_clamp(path, _number(path, v), s)),
     "int": lambda path, v, s: int(_clamp(path, _whole(path, v), s)),
@@ -244,9 +290,13 @@ CHECKS = {   # type -> check(path, value, setting): the value to store, or Contr
     "seed": _seed,
     "mode": lambda path, v, s: _choice(path, v, s, index=True),
     "voice": _choice,
+    "word": _choice,
+    "key": _key,
+    "scale": _scale,
 }
 TYPE_NAMES = {"float": "number", "int": "whole number", "flag": "on/off", "seed": "whole number",
-              "mode": "word or index", "voice": "voice"}
+              "mode": "word or index", "voice": "voice", "word": "word",
+              "key": "key name", "scale": "word"}
 
 
 def check(s, path, value):

@@ -12,7 +12,8 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 
-from livechip.core.events import VOICES
+from livechip.core.events import PITCH_RANGE, VOICES
+from livechip.model.steer import Steering
 from livechip.control.settings import GROUP, GROUPS, NONE, READ_ONLY, ROW, SETTINGS, WILDCARDS, ControlError, Group, check, children, show
 
 _PATTERN = {p: tuple(p.split("/")) for p in (*ROW, *GROUP)}
@@ -30,6 +31,8 @@ class VoiceState:
     volume: float = _default("voice/<v>/volume")
     timbre: dict = field(default_factory=dict)   # plain data for livechip.apu.driver.Timbre
     release_after: float = _default("voice/<v>/release_after")
+    low: int | None = _default("voice/<v>/low")      # the notes the model may start on it; None = no limit
+    high: int | None = _default("voice/<v>/high")
 
 
 @dataclass
@@ -54,18 +57,26 @@ class State:
     seed: int | None = _default("seed")          # None = a fresh random seed
     horizon: float = _default("horizon")
     tempo: float = _default("tempo")
+    bpm: float = _default("bpm")
+    quantize: str = _default("quantize")
+    sync: str = _default("sync")                 # the engine's (Control.tell)
+    beat: float = _default("beat")
     voices: dict = field(default_factory=_default_voices)                                   # P1..NO -> VoiceState
     channel_map: dict = field(default_factory=lambda: dict(ROW["channel/<ch>"].default))   # MIDI channel -> voice
     split: Split = field(default_factory=Split)
     drum_map: dict = field(default_factory=lambda: dict(ROW["drum/<note>"].default))       # GM note -> noise note
     call_response: bool = _default("call_response")
     response_gap: float = _default("response_gap")
+    key: str = _default("key")                   # steering: "off" or a key name
+    scale: str = _default("scale")
+    density: float = _default("density")
     playing: bool = _default("playing")          # changed by the play/stop actions
     recording: bool = _default("recording")      # changed by the record_start/record_stop actions
 
 
 def voice_dict(vs):
-    return {"mode": vs.mode, "volume": vs.volume, "release_after": vs.release_after, "timbre": dict(vs.timbre)}
+    return {"mode": vs.mode, "volume": vs.volume, "release_after": vs.release_after, "timbre": dict(vs.timbre),
+            "low": vs.low, "high": vs.high}
 
 
 def state_dict(state):
@@ -80,10 +91,26 @@ def state_dict(state):
 def clone(state):
     """A copy of a State that shares nothing mutable with it (copy.deepcopy, ten times faster)."""
     c = copy.copy(state)
-    c.voices = {v: VoiceState(vs.mode, vs.volume, dict(vs.timbre), vs.release_after) for v, vs in state.voices.items()}
+    c.voices = {v: VoiceState(vs.mode, vs.volume, dict(vs.timbre), vs.release_after, vs.low, vs.high)
+                for v, vs in state.voices.items()}
     c.channel_map, c.drum_map = dict(state.channel_map), dict(state.drum_map)
     c.split = copy.copy(state.split)
     return c
+
+
+def steering(s):
+    """The `livechip.model.steer.Steering` of a State or of its plain data (a snapshot). A low or high beyond
+    the voice's own notes counts as its nearest one; ControlError for a low above its high."""
+    d = state_dict(s) if isinstance(s, State) else s
+    ranges = {}
+    for v in VOICES:
+        low, high = d["voices"][v]["low"], d["voices"][v]["high"]
+        if low is not None and high is not None and low > high:
+            raise ControlError(f"voice/{v.lower()}/low: {low} is above the voice's high {high}; set the other end "
+                               "first")
+        lo, hi = PITCH_RANGE[v]
+        ranges[v] = tuple(None if x is None else min(max(x, lo), hi) for x in (low, high))
+    return Steering(d["key"], d["scale"], d["density"], ranges)
 
 
 # --- paths ---------------------------------------------------------------------------------------
@@ -141,15 +168,17 @@ def _store(obj, key, value):
 
 # --- the state, addressed by paths ---------------------------------------------------------------
 
-def set_path(state, path, value):
+def set_path(state, path, value, owner=False):
     """Check `value` for `path` and store it in `state` (a State that is not shared; Control passes a copy).
+    `owner`: the engine telling a read-only setting.
 
     Returns (canonical path, stored value); raises ControlError leaving `state` partly changed."""
     s, canon, keys = find(path)
     if isinstance(s, Group):
         return _set_group(state, s, canon, value)
-    if s.path in READ_ONLY:
-        raise ControlError(f"{s.path} is changed by actions ({'/'.join(a.name for a in READ_ONLY[s.path])})")
+    if s.path in READ_ONLY and not owner:
+        how = "/".join(a.name for a in READ_ONLY[s.path])
+        raise ControlError(f"{s.path} is changed by actions ({how})" if how else f"{s.path} is read-only")
     v = check(s, canon, value)
     _store(_walk(state, keys[:-1]), keys[-1], v)
     return canon, v

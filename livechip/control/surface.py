@@ -24,8 +24,8 @@ import threading
 
 from livechip.control import presets
 # (some names are here for those who take them from the control surface: the engine, the tests)
-from livechip.control.settings import ACTION, ACTION_ADDRESSES, ACTIONS, DEFAULT_CHANNEL_MAP, DEFAULT_DRUM_MAP, MAX_STRING, NEEDS_ENGINE, RANGES, VOICE_MODES, ControlError, show
-from livechip.control.state import State, VoiceState, clone, leaves, lookup, set_path, state_dict  # noqa: F401
+from livechip.control.settings import ACTION, ACTION_ADDRESSES, ACTIONS, DEFAULT_CHANNEL_MAP, DEFAULT_DRUM_MAP, MAX_STRING, NEEDS_ENGINE, RANGES, READ_ONLY, VOICE_MODES, ControlError, show
+from livechip.control.state import State, VoiceState, clone, leaves, lookup, set_path, state_dict, steering  # noqa: F401
 
 log = logging.getLogger("livechip.control.surface")
 
@@ -71,18 +71,30 @@ class Control:
             state = self._state
         state = clone(state)
         changes = [set_path(state, path, value) for path, value in items]
+        steering(state)      # the settings that hold together (a voice's low and high): ControlError
         return self._commit(state, changes)
+
+    def tell(self, path, value):
+        """The engine's value of a setting only it changes (the band's beat, the sync source) or follows (bpm
+        while synced): stored and told to subscribers like any change."""
+        with self._lock:
+            state = self._state
+        state = clone(state)
+        return self._commit(state, [set_path(state, path, value, owner=True)])[0]
 
     def replace(self, state):
         """Put a whole State in place (a preset), notifying every setting that changed.
 
-        The transport and recording flags stay as they are: only actions change them."""
+        The transport and recording flags stay as they are (only actions change them), and so do the engine's
+        own settings (sync, beat)."""
         if not isinstance(state, State):
             raise ControlError(f"not a State: {show(state)}")
         state = clone(state)
+        steering(state)
         with self._lock:
             current = self._state
-        state.playing, state.recording = current.playing, current.recording
+        for path in READ_ONLY:      # the transport, recording, the band's sync and beat: not a preset's
+            setattr(state, path, getattr(current, path))
         old = dict(leaves("", state_dict(current)))
         new = leaves("", state_dict(state))
         changes = [(p, v) for p, v in new if old.get(p, object()) != v]

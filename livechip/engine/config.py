@@ -22,3 +22,5 @@ class EngineConfig:
     midi_in: object = None              # MIDI in: None = the virtual port `livechip in`; a name or an index:
                                         # that existing port; False = no MIDI in
     note_timeout: float = 20.0          # seconds a player's key may stay down before it counts as stuck
+    sync: str = "free"                  # where the beat comes from: free, midi, jack, link (engine.sync)
+    sync_port: object = None            # MIDI clock from this existing port (None: on MIDI in)

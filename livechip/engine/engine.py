@@ -31,19 +31,21 @@ import time
 
 from livechip.core import events as ev
 from livechip.engine.actions import Actions
+from livechip.control.state import steering
 from livechip.realtime.clock import Clock, TempoMap
 from livechip.engine.config import DEFAULT_HORIZON, EngineConfig  # noqa: F401 - the engine's names too
 from livechip.engine.player import Jam, Player
 from livechip.engine.roles import Roles, timbres
 from livechip.realtime.ring import EventLog, Ring
 from livechip.engine.stats import Stats
+from livechip.engine.band import Band
 from livechip.engine.takes import Takes
 from livechip.engine.timeline import Timeline
 from livechip.engine.worker import ProcessWorker, ThreadWorker, model_name, model_source
 from livechip.core.errors import DeviceError, LivechipError
 from livechip.realtime import audio as aio
 from livechip.realtime import midi_out as mio
-from livechip.realtime.system import realtime_priority
+from livechip.realtime.system import finishes, realtime_priority
 
 RESTARTS = 3            # times a dead model process is restarted before the engine gives up
 RESPECULATE = 0.1       # seconds between two regenerations of the speculation for setting changes (a fader sweep)
@@ -51,32 +53,16 @@ AUDIO_STOP_WAIT = 3.0   # seconds the audio stream is given to stop (see finishe
 THREAD_STOP_WAIT = 10.0  # seconds each of the engine's threads is given to end when it stops
 
 
-def finishes(fn, seconds):
-    """Run fn() on a thread of its own; False if it has not returned after `seconds` (it is left running).
-
-    For the audio stream's stop: PortAudio's JACK host waits, with no limit of its own but ten minutes, for an
-    answer from the server, and a server whose channel to this process fell out of step (after the process
-    was stopped for a few seconds, by Ctrl-Z for one) never sends it. PortAudio's calls leave the GIL free."""
-    done = threading.Event()
-
-    def run():
-        try:
-            fn()
-        finally:
-            done.set()
-    threading.Thread(target=run, name="livechip-stop", daemon=True).start()
-    return done.wait(seconds)
-
-
-class Engine(Timeline, Jam, Actions):
+class Engine(Timeline, Jam, Actions, Band):
     """One live instrument: model, clock, schedule, APU audio and MIDI out. Settings come from `control`.
 
     `model`: a TransformerXL, or a model folder (then the model process loads it and this process never
     imports torch).
 
     Its methods are grouped by concern: here the lifecycle, the engine thread's loop and the settings;
-    `Timeline` (the schedule and speculation), `Jam` (the player's notes into the model's context) and
-    `Actions` (what Control asks for) are base classes without state of their own: all of it is set here."""
+    `Timeline` (the schedule and speculation), `Jam` (the player's notes into the model's context),
+    `Actions` (what Control asks for) and `Band` (in time with the band) are base classes without state of their
+    own: all of it is set here."""
 
     def __init__(self, model, cfg=None, control=None, model_dir=None, log=None, primer=(), monitor=None):
         self.model, self.model_dir, self.primer = model, model_dir, primer
@@ -91,7 +77,7 @@ class Engine(Timeline, Jam, Actions):
         self.scheduled = EventLog()  # (frame, tick, voice index, pitch) of every event in the ring, in ring order
         self.lock = threading.Lock() # guards `scheduled` and worker calls between the engine thread and callers
         # made by start()
-        self.rate = self.clock = self.tempo = self.voice = self.player = None
+        self.rate = self.clock = self.tempo = self.voice = self.player = self.sync = None
         self.audio = self.recorder = self.midi = self.sender = self.worker = None
         self.running = False
         self.failed = None
@@ -101,7 +87,7 @@ class Engine(Timeline, Jam, Actions):
         self._thread = None
         self._requests = queue.SimpleQueue()  # (fn, args, done, answer) for the engine thread: see _do
         self._control_version = -1
-        self._settings = {}          # temperature, top_k, top_p, seed (plain data: it crosses to the model process)
+        self._settings = {}          # temperature, top_k, top_p, seed, steering (it crosses to the model process)
         self._horizon = self.cfg.horizon
         self._pending = None         # voices to release at the next respeculation; None: none is due
         self._respeculated = 0.0
@@ -109,6 +95,9 @@ class Engine(Timeline, Jam, Actions):
         self._paused = None          # the transport is stopped: the model's tick where it stopped
         self._midi_failed = False
         self._told = self._told_human = 0  # events of `scheduled` / the player's published as heard: see _publish
+        self._matched = 0.0          # when the model's tempo was last matched to the band's (monotonic s)
+        self._match = None           # the tempo scale that puts the model's grid on the band's (None: the setting)
+        self._beat_told = None       # the last whole beat told to Control
 
     # --- start and stop --------------------------------------------------------------------------------
 
@@ -118,13 +107,17 @@ class Engine(Timeline, Jam, Actions):
         self._read_control(force=True)
         device, missing = self._find_audio()
         self.clock = Clock(self.rate)
-        self.tempo = TempoMap(self.rate, self._tempo_setting())
-        self.player = Player(self.clock, self.rate, self._notify, self.control, self.stats, self.log, self._stop)
+        self.tempo = TempoMap(self.rate, float(self.control.get("tempo")) if self.control is not None else 1.0)
+        self._open_sync()
+        self.player = Player(self.clock, self.rate, self._notify, self.control, self.stats, self.log, self._stop,
+                             sync=self.sync if cfg.sync == "midi" else None)
         audio = self._open_audio(device, missing)
         if cfg.midi:
             self._open_midi_out()
         if cfg.worker == "thread":    # torch and the model load holding the GIL: before anything plays
             self.worker = self._start_worker(self.primer)
+        if cfg.sync == "midi" and cfg.sync_port is not None:
+            self.player.open_clock(cfg.sync_port)
         if cfg.midi and cfg.midi_in is not False and self.player.open(cfg.midi_in, cfg.note_timeout):
             self._go()                # the player is heard from the moment the port exists, while the model starts
         if self.worker is None:
@@ -211,6 +204,8 @@ class Engine(Timeline, Jam, Actions):
     def _preroll(self):
         """Generate the first horizon before the model's time starts, so its first notes are not late. Its
         time starts with the clock, or now if the clock already runs (the player was heard meanwhile)."""
+        if self._paused is not None:   # waiting for the band: its start begins the model's time
+            return
         want = self.tempo.ticks(round(self._horizon * self.rate))
         self.worker.want(want)
         end = time.monotonic() + self.cfg.preroll
@@ -223,6 +218,7 @@ class Engine(Timeline, Jam, Actions):
         if self.running:
             self._origin = round(self.clock.now())
             self.tempo = TempoMap(self.rate, self.tempo.tempo, frame0=self._origin)
+        self.sync.begin(self._origin)
         self._schedule(events)
 
     def run(self, duration=None):
@@ -309,6 +305,7 @@ class Engine(Timeline, Jam, Actions):
             while not self._stop.is_set():
                 self._serve()
                 self._read_control()
+                self._follow()
                 if self.player.listening:
                     self._listen()
                 if self._pending is not None and time.monotonic() - self._respeculated > RESPECULATE:
@@ -354,8 +351,11 @@ class Engine(Timeline, Jam, Actions):
         f = {"xruns": self.xruns, "midi_in": self.player.describe(), "recording": self._recording()}
         if self.stats.reactions:
             f["latency_ms"] = round(self.stats.reactions.last() * 1000, 1)
+        beat = self.sync.figures(self.clock.now())
         if self.control is not None:
-            self.control.report(ahead=round(ahead, 3), tokens=self.worker.tokens, **f)
+            self.control.report(ahead=round(ahead, 3), tokens=self.worker.tokens, bar=beat["bar"], **f)
+            self._tell_beat(beat)
+        f.update(beat)
         if self.monitor is not None:
             self.monitor.stats(lead_s=ahead, **f)
             self.monitor.levels(dict(zip(ev.VOICES, self.voice.apu.levels())))
@@ -398,9 +398,6 @@ class Engine(Timeline, Jam, Actions):
 
     # --- control --------------------------------------------------------------------------------------
 
-    def _tempo_setting(self):
-        return float(self.control.get("tempo")) if self.control is not None else 1.0
-
     def _read_control(self, force=False):
         c = self.control
         if c is None or (c.version == self._control_version and not force):
@@ -408,6 +405,7 @@ class Engine(Timeline, Jam, Actions):
         self._control_version = c.version
         s = c.snapshot()
         settings = {k: s[k] for k in ("temperature", "top_k", "top_p", "seed")}
+        settings["steering"] = steering(s)
         r = self.roles
         muted_now, hushed = r.read(s)
         masked = r.mask()
@@ -416,9 +414,12 @@ class Engine(Timeline, Jam, Actions):
             self.worker.configure(settings, r.told(masked))
             self._pending = set(self._pending or ()) | muted_now
         self._settings, r.masked = settings, masked
+        if self.sync is not None:
+            self._read_sync(s)
         if self.worker is not None:
-            if s["tempo"] != self.tempo.tempo:
-                self._set_tempo(s["tempo"])
+            tempo = self._match or s["tempo"]
+            if tempo != self.tempo.tempo:
+                self._set_tempo(tempo)
             self.voice.set_timbres(timbres(s))
             self.voice.set_volumes(r.volumes)
             if hushed and self.sender is not None:

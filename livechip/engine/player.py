@@ -28,13 +28,15 @@ PORT_CHECK = 0.5        # seconds between looks at whether the MIDI input port i
 
 class Player:
 
-    def __init__(self, clock, rate, notify, control, stats, log, stop):
-        """`notify()`: wakes the MIDI sender; `stop`: the engine's stop Event."""
-        self.clock, self.rate, self.notify, self.control = clock, rate, notify, control
+    def __init__(self, clock, rate, notify, control, stats, log, stop, sync=None):
+        """`notify()`: wakes the MIDI sender; `stop`: the engine's stop Event; `sync`: the engine's Sync that
+        follows MIDI clock (fed here), or None."""
+        self.clock, self.rate, self.notify, self.control, self.sync = clock, rate, notify, control, sync
         self.stats, self.log, self._stop = stats, log, stop
         self.ring = Ring(1 << 12)    # the player's notes, written by the player's thread at their arrival
         self.played = []             # (frame, voice index, pitch) of every event in the ring
         self.midi_in = self.router = self.turns = None
+        self.clock_in = None         # MIDI clock from a port of its own (play --sync-port)
         self.taken = frozenset()     # the auto voices the player holds, as the player's thread last saw them
         self.call_response = False
         self.threads = ()            # the player's thread, and the port watch
@@ -47,7 +49,8 @@ class Player:
         """Open MIDI in (None: the virtual port `livechip in`; a name or an index: that existing port); one
         line in the log either way. True if it is open."""
         try:
-            self.midi_in = MidiIn(port, now=self.clock.now)
+            self.midi_in = MidiIn(port, now=self.clock.now, clock=self.sync is not None and self.clock_in is None,
+                                  rate=self.rate)
         except DeviceError as e:
             self.log(f"MIDI in: {e}; not listening")
             return False
@@ -59,6 +62,11 @@ class Player:
         mine = {m: " ".join(v for v in ev.VOICES if self.router.modes[v] == m) or "none" for m in ("human", "auto")}
         self.log(f"MIDI in: {self.midi_in.describe()}; human voices: {mine['human']}; auto voices: {mine['auto']}")
         return True
+
+    def open_clock(self, port):
+        """Follow MIDI clock from the existing output port `port` (a name or an index) instead of MIDI in."""
+        self.clock_in = MidiIn(port, name="livechip clock", now=self.clock.now, clock=True, rate=self.rate)
+        self.log(f"sync: MIDI clock from {self.clock_in.describe()}")
 
     def start(self, watch):
         """Start the player's thread; with `watch`, a thread that looks whether the port is still there (an
@@ -88,8 +96,9 @@ class Player:
         self._panic = True
 
     def close(self):
-        if self.midi_in is not None:
-            self.midi_in.close()
+        for port in (self.midi_in, self.clock_in):
+            if port is not None:
+                port.close()
 
     def take(self):
         """The engine thread: the (arrival, events) the player's thread heard since the last call."""
@@ -120,8 +129,11 @@ class Player:
         version = -1
         try:
             while not self._stop.is_set():
-                first = inp.get(timeout=0.01)
+                first = inp.get(timeout=0.01 if self.clock_in is None else 0.001)
                 batch = [] if first is None else [first] + inp.drain()
+                if self.clock_in is not None:
+                    for t, msg in self.clock_in.drain():
+                        self.sync.feed(t, msg)
                 now = int(self.clock.now())
                 out = []
                 c = self.control
@@ -154,8 +166,10 @@ class Player:
         if self._panic:
             self._panic = False
             out += router.release_all(now)
+        sync = self.sync if self.clock_in is None else None
         for t, msg in batch:
-            out += router.message(msg, min(int(t), now))
+            if sync is None or not sync.feed(t, msg):    # MIDI clock is the band's time, not notes
+                out += router.message(msg, min(int(t), now))
         if batch:
             self.stats.human_lag.append((now - batch[0][0]) / self.rate)   # arrival -> taken here
         out += router.expire(now)

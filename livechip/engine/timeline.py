@@ -19,14 +19,14 @@ class Timeline:
 
     def _schedule(self, events):
         """The model's new events (ticks) into the ring, each at its frame (never before what was heard)."""
-        late = self.voice.frame if self.voice is not None else 0
+        late = max(self.voice.frame if self.voice is not None else 0, self._last_frame())
         if self.stats.reacting and events:
             self.stats.answered(events, self.roles.masked)
         for e in events:
             if e.voice in self.roles.muted:
                 continue
-            f = max(self.tempo.frames(e.time), late)
             v, p = VOICE_INDEX[e.voice], ev.OFF if e.pitch is None else e.pitch
+            f = late = self.sync.place(self.tempo.frames(e.time), v, p != ev.OFF, late)   # on the beat, if asked
             waited = 0
             while not self.ring.push(f, v, p):    # full: a consumer stopped taking events
                 if waited == 1000:
@@ -95,6 +95,7 @@ class Timeline:
     def _revoke(self, frame):
         """Take back the unheard events after `frame` from the ring and the record; returns them (ticks)."""
         gone = self.scheduled.pop(len(self.ring.revoke_after(frame)))
+        self.sync.forget(frame)
         self._revoked()
         return [ev.NoteEvent(tk, ev.VOICES[v], None if p == ev.OFF else p) for _, tk, v, p in gone]
 

@@ -4,7 +4,8 @@ Both take the same commands, and one `Runner` applies them to the `Stream`, in t
 
     ("merge", epoch, after, events, until)   revoke what was made after tick `after`, append `events`
     ("restart", epoch, at, primer, after)    a new song (or, with `after`, the same one after a pause) at `at`
-    ("configure", settings, masked)          new sampling settings and/or masked voices (None: unchanged)
+    ("configure", settings, masked)          new sampling settings and steering and/or masked voices (None:
+                                             unchanged)
 
 The engine's ticks and the stream's differ by `base`: the stream's ticks start again at each new song.
 
@@ -89,6 +90,7 @@ class Runner:
     def configure(self, settings, masked):
         if settings is not None:
             self.stream.settings = _sampling(settings)
+            self.stream.steering = _steering(settings)
         if masked is not None:
             self.stream.masked_voices = masked
 
@@ -313,7 +315,7 @@ def _runner(model, settings, masked, max_rollback, primer):
     import torch
 
     from livechip.model.stream import Stream
-    stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback)
+    stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback, steering=_steering(settings))
     if primer:
         with torch.inference_mode():
             stream.prime(primer)
@@ -350,9 +352,16 @@ def _warm_up(model):
 
 
 def _sampling(d):
-    """SamplingSettings from the plain dict the engine keeps (missing keys: the defaults)."""
+    """SamplingSettings from the dict the engine keeps (missing keys: the defaults)."""
     from livechip.model.sampling import SamplingSettings
-    return SamplingSettings(**{k: v for k, v in (d or {}).items() if v is not None or k == "seed"})
+    return SamplingSettings(**{k: v for k, v in (d or {}).items()
+                               if (v is not None or k == "seed") and k != "steering"})
+
+
+def _steering(d):
+    """The Steering in the dict the engine keeps (none: no steering)."""
+    from livechip.model.steer import Steering
+    return (d or {}).get("steering") or Steering()
 
 
 def _load(source):

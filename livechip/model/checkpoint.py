@@ -20,9 +20,10 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from livechip.core import places
+from livechip.core import events, places
 from livechip.core.errors import CheckpointError, DeviceError
 from livechip.core.fileio import atomic_write
+from livechip.model.lakhnes import load_lakhnes
 from livechip.model.txl import TransformerXL, TXLConfig
 
 FORMAT = "livechip-txl"
@@ -188,9 +189,6 @@ generation with cross-domain pre-training*, ISMIR 2019), converted to livechip's
 
 def import_lakhnes(src, out_dir):
     """Convert a LakhNES checkpoint (model.pt, or the folder holding it) into a livechip model folder."""
-    from livechip.core import events
-    from livechip.model.lakhnes import load_lakhnes
-
     src = Path(src)
     if src.is_dir():
         src = src / "model.pt"

@@ -26,10 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from livechip.core import events as ev
 from livechip.formats import tx1
 from livechip.core.errors import LivechipError
+from livechip.model.generate import generate
 from livechip.model.sampling import SamplingSettings
 
 TPS = ev.TICKS_PER_SECOND
@@ -165,7 +167,6 @@ def choose_songs(scores, n, seconds):
 
 def continuation(model, scores, cfg, done=lambda s: None):
     """Key and groove similarities (model, real, unrelated, scaled) over the chosen songs; their indices."""
-    from livechip.model.generate import generate
     p = round(cfg.prime_seconds * TPS)
     c = p + round(cfg.continue_seconds * TPS)
     chosen = choose_songs(scores, cfg.songs, (p, c))
@@ -190,7 +191,6 @@ def continuation(model, scores, cfg, done=lambda s: None):
 
 def unprimed(model, cfg, done=lambda s: None):
     """take_stats of each unprimed take."""
-    from livechip.model.generate import generate
     t = round(cfg.take_seconds * TPS)
     stats = []
     for j in range(cfg.takes):
@@ -227,7 +227,6 @@ def music_metrics(model, paths, cfg=None, progress=False):
         mem_len = getattr(model, "gen_mem_len", None) or DEFAULT_MEM_LEN
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=cfg.songs * cfg.continue_seconds + cfg.takes * cfg.take_seconds, unit="s", leave=False,
                    desc="music", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of music [{elapsed}<{remaining}]")
     saved, model.gen_mem_len = getattr(model, "gen_mem_len", None), mem_len   # what a Stream generates with

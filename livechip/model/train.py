@@ -66,6 +66,8 @@ class TrainConfig:
     eval_batch: int = 10
     max_minutes: float = 0                    # time budget: the schedule ends at whichever of max_steps
                                               # and max_minutes comes first (0: steps only)
+    piece_minutes: float = 0                  # this invocation stops, saved for --resume, after this many
+                                              # minutes of its own (a machine lent by the slot); 0: no limit
     save_dtype: str = "float32"
     # hardware
     device: str = "auto"                      # auto: cuda if available
@@ -359,6 +361,7 @@ def train(cfg: TrainConfig):
         bar = tqdm(total=cfg.max_steps, initial=state.step, unit="step", dynamic_ncols=True)
     mems, val_ppl = None, float("nan")
     t0, mark = time.time() - state.elapsed, (time.time(), state.tokens)
+    piece_end = time.time() + cfg.piece_minutes * 60 if cfg.piece_minutes else math.inf
     while progress(state.step, state.elapsed, cfg) < 1:
         lr = lr_at(state.step, cfg, progress(state.step, state.elapsed, cfg))
         for g in opt.param_groups:
@@ -371,7 +374,7 @@ def train(cfg: TrainConfig):
         state.elapsed = shared_clock(hw, cfg, time.time() - t0)
         if bar is not None and (state.step % 10 == 0 or state.step == cfg.max_steps):
             mark = show(bar, state, loss, lr, val_ppl, mark)
-        stop = progress(state.step, state.elapsed, cfg) >= 1
+        stop = progress(state.step, state.elapsed, cfg) >= 1 or time.time() >= piece_end
         if state.step % cfg.eval_every == 0 or stop:
             if hw.master:
                 val_ppl = evaluate_and_save(cfg, hw, raw_model, opt, scaler, state, val, loss, lr, batches.epoch,

@@ -20,6 +20,8 @@ copy, with no lock.
 import math
 
 BPM = (20.0, 999.0)     # the tempi a beat clock takes (a DAW's range)
+SOURCES = ("free", "midi", "jack", "link")     # where a session's beat comes from (play --sync)
+GRIDS = {"off": None, "1/4": 1.0, "1/8": 0.5, "1/16": 0.25, "1/8t": 1 / 3, "1/16t": 1 / 6}    # beats a step
 EPS = 1e-9              # beats: a grid position this close to a frame counts as on it
 
 

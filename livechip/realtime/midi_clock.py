@@ -19,8 +19,9 @@ a millisecond); docs/sync.md has the figures and the choice of bandwidth. The be
 from the loop's times, so it moves smoothly. A tick more than 4 times the loop's mean error off is taken as
 only that far off, once: one late tick barely moves the beat, while a change that lasts gets through at the
 next tick. A gap of about a whole number of periods is taken for lost ticks and counted; the same gap twice
-in a row is a tempo that fell, and the count is taken back. The tempo shown (`bpm`) is the least-squares slope
-of the last two beats' arrival times: steadier than the loop's period, and exact two beats after a change.
+in a row is a tempo that fell, and the count is taken back. The tempo shown (`bpm`) is the median tick period
+over the beat-long spans of the last two beats' arrivals: steadier than the loop's period, exact two beats
+after a change, and moved little by a bunch of ticks a missed JACK period delivered late.
 """
 
 import math
@@ -78,12 +79,17 @@ class ClockFollower:
 
     @property
     def bpm(self):
-        """The tempo over the last two beats: the least-squares slope of their ticks' arrival times (the
-        loop's period until 4 ticks have come); None before two ticks have come."""
+        """The tempo over the last two beats: the median tick period of their beat-long spans (the
+        least-squares slope of their arrival times until a beat has come, the loop's period until 4 ticks
+        have come); None before two ticks have come."""
         m = min(self.m, WINDOW)
         if m < 4:
             return 60.0 * self.rate / (PPQN * self.period) if self.n >= 2 else None
         ks, ts = self.window
+        if m > PPQN:       # the median of the beat-long spans: a bunch of late ticks moves few of them
+            spans = sorted((ts[i % WINDOW] - ts[(i - PPQN) % WINDOW]) / (ks[i % WINDOW] - ks[(i - PPQN) % WINDOW])
+                           for i in range(self.j - m + PPQN + 1, self.j + 1))
+            return 60.0 * self.rate / (PPQN * spans[len(spans) // 2])
         k0, t0 = ks[self.j % WINDOW], ts[self.j % WINDOW]      # the newest, as origin: small numbers
         sk = st = skk = skt = 0.0
         for i in range(self.j - m + 1, self.j + 1):

@@ -23,19 +23,28 @@ from livechip.realtime.midi_out import open_port
 VIRTUAL = "livechip in"
 CLIENT = "livechip-in"    # the MIDI system's client name (on JACK the port is `livechip-in:livechip in`)
 POLL = 0.001             # seconds between looks at python-rtmidi's queue while a reader waits
+CREEP = 1e-4             # how fast the arrival stamps' offset may grow (100 ppm: the two clocks' drift and more)
 
 
 class MidiIn:
     """One MIDI input. `port`: None for the virtual port `name`; a string: the first existing port whose name
     contains it (case-insensitive); an int: that port's index. `now()`: the transport clock (default: the
-    monotonic clock in seconds). `clock`: let MIDI clock (0xF8) through, for following a DAW's tempo (Start,
-    Stop, Continue and Song Position Pointer always come through)."""
+    monotonic clock in seconds) and `rate` its units a second. `clock`: let MIDI clock (0xF8) through, for
+    following a DAW's tempo (Start, Stop, Continue and Song Position Pointer always come through).
 
-    def __init__(self, port=None, name=VIRTUAL, now=time.monotonic, clock=False):
+    Arrival times: python-rtmidi gives each message its time since the one before, read by the MIDI system
+    when it took it (on JACK, at the start of the period it came in). Chained, they time the messages
+    without this reader's polling delay; the chain meets the transport clock at the least `now - chain` seen
+    (a reader that looks late only raises that), which may creep up by CREEP to follow the clocks' drift."""
+
+    def __init__(self, port=None, name=VIRTUAL, now=time.monotonic, clock=False, rate=1.0):
         self.port = port
         self.name = name
         self.now = now
+        self.rate = rate
         self.clock = clock
+        self._chain = self._offset = None   # the arrival of the latest message by rtmidi's times; chain -> now
+        self._seen = 0.0
         self.queue = collections.deque()
         self.midi = None
         self.port_name = None
@@ -44,17 +53,27 @@ class MidiIn:
         self._open()
 
     def _take(self):
-        """Move what python-rtmidi has queued onto ours, stamped now."""
+        """Move what python-rtmidi has queued onto ours, stamped with their arrival times."""
         with self._lock:
             midi = self.midi
             if midi is None:
                 return
             m = midi.get_message()
-            if m is not None:
-                now = self.now()
-                while m is not None:
-                    self.queue.append((now, m[0]))
-                    m = midi.get_message()
+            if m is None:
+                return
+            now = self.now()
+            taken = []
+            while m is not None:
+                msg, delta = m
+                self._chain = 0.0 if self._chain is None else self._chain + delta * self.rate
+                taken.append((self._chain, msg))
+                m = midi.get_message()
+            lag = now - self._chain
+            creep = CREEP * (now - self._seen)
+            self._offset = lag if self._offset is None else min(self._offset + creep, lag)
+            self._seen = now
+            for t, msg in taken:
+                self.queue.append((t + self._offset, msg))
 
     # --- opening and watching the port -----------------------------------------------------------------
 
@@ -64,6 +83,7 @@ class MidiIn:
         midi.ignore_types(sysex=True, timing=not self.clock, active_sense=True)
         with self._lock:
             self.midi = midi
+            self._chain = self._offset = None
 
     def check(self):
         """True while the port is there. An existing port that disappeared is closed (the caller releases the

@@ -15,10 +15,12 @@ import threading
 import time
 
 import numpy as np
+import rtmidi
 
 from livechip.realtime.ring import MIDI, NEVER, Merge
 from livechip.core.errors import DeviceError
 from livechip.core.events import OFF, VOICES
+from livechip.formats.midi import DAW_PROGRAM, NOISE_TO_DRUM
 from livechip.realtime.system import alsa_sequencer_available, jack_client_stalled, jack_clients, jack_server_running, quiet_stderr, realtime_priority
 
 NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0x90, 0x80, 0xB0, 0xC0
@@ -30,7 +32,6 @@ STATS = 1 << 16
 
 def available_apis():
     """The rtmidi APIs usable here, best first: JACK when a server runs, ALSA when the sequencer exists."""
-    import rtmidi
     compiled = rtmidi.get_compiled_api()
     apis = []
     if rtmidi.API_UNIX_JACK in compiled and jack_server_running():
@@ -44,13 +45,11 @@ def available_apis():
 
 
 def api_name(api):
-    import rtmidi
     return {rtmidi.API_UNIX_JACK: "JACK", rtmidi.API_LINUX_ALSA: "ALSA"}.get(api, rtmidi.get_api_name(api))
 
 
 def list_ports():
     """{api name: {"out": [...], "in": [...]}} for every usable MIDI system."""
-    import rtmidi
     found = {}
     for api in available_apis():
         with quiet_stderr():
@@ -69,7 +68,6 @@ def open_port(kind, client, name, port=None):
     first MIDI system that has it: the virtual port `name` when `port` is None, else the existing port `port`
     (an index, or part of its name), opened as `name`. Returns (rtmidi object, API name, port name); raises
     DeviceError with the reason when no system has it."""
-    import rtmidi
     apis = available_apis()
     if not apis:
         raise DeviceError("no MIDI system (no JACK server and no ALSA sequencer)")
@@ -110,7 +108,6 @@ def open_client(kind, api, client):
     client is watched for a moment after it opens and opened again if the server never runs it (libjack's race,
     see jack_client_stalled); DeviceError when that happens JACK_ATTEMPTS times in a row. rtmidi.SystemError
     when the MIDI system refuses it."""
-    import rtmidi
     if api != rtmidi.API_UNIX_JACK:
         with quiet_stderr():
             return kind(api, name=client)
@@ -141,7 +138,6 @@ class MidiOut:
     """One MIDI output: the virtual port `name`, or the existing port whose name contains `port`."""
 
     def __init__(self, name="livechip", port=None):
-        import rtmidi
         self.out, self.api, self.port_name = open_port(rtmidi.MidiOut, name, name, port)
         self.lock = threading.Lock()     # rtmidi ports are not safe to send from two threads at once
         self.sent = 0
@@ -173,7 +169,6 @@ class Sender:
     """
 
     def __init__(self, rings, clock, out, delay=0.0, velocity=None, drums=None):
-        from livechip.formats.midi import NOISE_TO_DRUM
         self.drums = dict(NOISE_TO_DRUM if drums is None else drums)
         self.merge = Merge(rings, MIDI)   # the schedule's rings, read in time order
         self.clock = clock
@@ -297,7 +292,6 @@ class Sender:
 
     def program_changes(self):
         """General MIDI programs for the four channels (square leads, synth bass, synth drum), as in .mid files."""
-        from livechip.formats.midi import DAW_PROGRAM
         for v, ch in CHANNELS.items():
             self.out.send([PROGRAM | ch, DAW_PROGRAM[v]])
 

@@ -18,8 +18,10 @@ import numpy as np
 
 from livechip.apu import vgm
 from livechip.apu.apu import NTSC
-from livechip.apu.render import write_wav
+from livechip.apu.render import render_score, write_wav
 from livechip.core.errors import LivechipError
+from livechip.formats import midi, tx1
+from livechip.realtime.system import realtime_priority
 
 DRAIN = 0.5     # seconds between copies out of the audio callback's rings
 
@@ -49,7 +51,6 @@ class Recorder:
         self._thread.start()
 
     def _run(self):
-        from livechip.realtime.system import realtime_priority
         realtime_priority()
         while not self._stop.wait(DRAIN):
             self.drain()
@@ -138,8 +139,6 @@ def save(stem, score, voice=None, timbres=None, recorder=None):
     With a recorder, the .wav and .vgm are exactly what the APU played; without one they are rendered from
     the score through the same driver and APU. Returns the written paths.
     """
-    from livechip.formats import tx1
-    from livechip.formats import midi
     stem = Path(stem)
     if stem.suffix in (".mid", ".wav", ".vgm", ".txt"):
         stem = stem.with_suffix("")
@@ -151,7 +150,6 @@ def save(stem, score, voice=None, timbres=None, recorder=None):
             write_wav(paths[2], recorder.audio(), voice.rate)
             vgm.write(paths[3], recorder.register_log())
         else:
-            from livechip.apu.render import render_score
             rate = voice.rate if voice is not None else 44100
             samples, log = render_score(score, timbres, rate=rate)
             write_wav(paths[2], samples, rate)

@@ -8,6 +8,7 @@ of library noise.
 import contextlib
 import os
 import sys
+import threading
 import time
 
 
@@ -103,3 +104,20 @@ def realtime_priority(priority=1):
         return True
     except (AttributeError, OSError, PermissionError):
         return False
+
+
+def finishes(fn, seconds):
+    """Run fn() on a thread of its own; False if it has not returned after `seconds` (it is left running).
+
+    For the audio stream's stop: PortAudio's JACK host waits, with no limit of its own but ten minutes, for an
+    answer from the server, and a server whose channel to this process fell out of step (after the process
+    was stopped for a few seconds, by Ctrl-Z for one) never sends it. PortAudio's calls leave the GIL free."""
+    done = threading.Event()
+
+    def run():
+        try:
+            fn()
+        finally:
+            done.set()
+    threading.Thread(target=run, name="livechip-stop", daemon=True).start()
+    return done.wait(seconds)

@@ -33,6 +33,7 @@ from livechip.control import presets
 from livechip.core.errors import LivechipError
 from livechip.core.events import TICKS_PER_SECOND, VOICES
 from livechip.control.settings import ACTION, ROW, VOICE_MODES
+from livechip.model.steer import KEYS as PITCH_CLASS
 from livechip.tui.draw import ASCII, LABEL, UNICODE, Lane, draw_keys, draw_stats, draw_top, figures
 from livechip.tui.keys import help_lines, key_rows, setting_keys  # noqa: F401 - key_rows: read by the docs' key table
 from livechip.tui.link import LinkedControl, LinkedMonitor, _Link, _run_in_process
@@ -41,6 +42,7 @@ from livechip.tui.screens import HelpScreen, PresetScreen
 FPS = 15
 SWITCH_INTERVAL = 0.0005      # seconds: how soon a waiting thread gets the GIL back from the UI
 TOP_K_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 0)   # 0 = no limit, the top of the scale
+DENSITY_STEPS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 ZOOMS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2)          # seconds per column
 ZOOM_HELP = "zoom out / in: more / less time on screen"
 
@@ -71,6 +73,7 @@ class LivechipApp(App):
         Binding("l", "presets", "preset", show=False, tooltip="load a preset"),
         Binding("minus", "zoom(1)", "zoom", show=False, key_display="-", tooltip=ZOOM_HELP),
         Binding("plus,equals_sign", "zoom(-1)", "zoom", show=False, key_display="+", tooltip=ZOOM_HELP),
+        *setting_keys("key"), *setting_keys("scale"), *setting_keys("density"),
     ]
 
     def __init__(self, control, monitor, fps=FPS, quit_stops=True, stopped=None, ascii=False, zoom=1):
@@ -263,6 +266,19 @@ class LivechipApp(App):
         else:
             value = round(min(v + 0.05 * step, ROW[name].range[1]), 2)
             value = max(value, 0.05)
+        self._set((name, value))
+
+    def action_step(self, name, step):
+        """The key (off, C .. B) and the scale go round; the density moves along DENSITY_STEPS."""
+        v = self.csnap[name]
+        if name == "density":
+            value = (min if step > 0 else max)((d for d in DENSITY_STEPS if (d - v) * step > 0), default=v)
+        elif name == "key":
+            words = ("off", *ROW["key"].range)
+            value = words[((0 if v == "off" else 1 + PITCH_CLASS[v]) + step) % len(words)]
+        else:
+            words = ROW[name].range
+            value = words[(words.index(v) + step) % len(words)]
         self._set((name, value))
 
     def action_panic(self):

@@ -166,6 +166,10 @@ def draw_top(cs, f, glyphs=UNICODE):
     t.append(f"  temp {cs['temperature']:.2f}  top-k {cs['top_k'] or 'all'}  top-p {cs['top_p']:.2f}")
     if cs.get("tempo", 1.0) != 1.0:
         t.append(f"  tempo {cs['tempo']:.2f}x")
+    if cs.get("key", "off") != "off":
+        t.append(f"  {cs['key']} {cs['scale'].replace('_', ' ')}")
+    if cs.get("density", 1.0) != 1.0:
+        t.append(f"  density {cs['density']:g}")
     return t
 
 
