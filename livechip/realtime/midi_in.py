@@ -13,6 +13,7 @@ with it and froze the whole process (seen in a test that closed ports while a ke
 """
 
 import collections
+import math
 import threading
 import time
 
@@ -23,7 +24,7 @@ from livechip.realtime.midi_out import open_port
 VIRTUAL = "livechip in"
 CLIENT = "livechip-in"    # the MIDI system's client name (on JACK the port is `livechip-in:livechip in`)
 POLL = 0.001             # seconds between looks at python-rtmidi's queue while a reader waits
-CREEP = 1e-4             # how fast the arrival stamps' offset may grow (100 ppm: the two clocks' drift and more)
+WINDOW = 0.5             # seconds: the arrival stamps' offset is the least lag seen in the last one to two of these
 
 
 class MidiIn:
@@ -33,9 +34,10 @@ class MidiIn:
     following a DAW's tempo (Start, Stop, Continue and Song Position Pointer always come through).
 
     Arrival times: python-rtmidi gives each message its time since the one before, read by the MIDI system
-    when it took it (on JACK, at the start of the period it came in). Chained, they time the messages
-    without this reader's polling delay; the chain meets the transport clock at the least `now - chain` seen
-    (a reader that looks late only raises that), which may creep up by CREEP to follow the clocks' drift."""
+    when it took it (on JACK, in the period it came in). Chained, they time the messages without this
+    reader's polling delay; the chain meets the transport clock at the least `now - chain` seen over the last
+    WINDOW to 2 WINDOW seconds (a reader that looks late only raises it; the window follows the transport
+    clock when it moves against the MIDI system's, as it does after a late audio period)."""
 
     def __init__(self, port=None, name=VIRTUAL, now=time.monotonic, clock=False, rate=1.0):
         self.port = port
@@ -43,8 +45,9 @@ class MidiIn:
         self.now = now
         self.rate = rate
         self.clock = clock
-        self._chain = self._offset = None   # the arrival of the latest message by rtmidi's times; chain -> now
-        self._seen = 0.0
+        self._chain = None      # the arrival of the latest message by rtmidi's times
+        self._least = [math.inf, math.inf]   # the least lag in the window before and in this one
+        self._window = -math.inf             # when this window started (transport time)
         self.queue = collections.deque()
         self.midi = None
         self.port_name = None
@@ -68,12 +71,12 @@ class MidiIn:
                 self._chain = 0.0 if self._chain is None else self._chain + delta * self.rate
                 taken.append((self._chain, msg))
                 m = midi.get_message()
-            lag = now - self._chain
-            creep = CREEP * (now - self._seen)
-            self._offset = lag if self._offset is None else min(self._offset + creep, lag)
-            self._seen = now
+            if now - self._window > WINDOW * self.rate:
+                self._least[0], self._least[1], self._window = self._least[1], math.inf, now
+            self._least[1] = min(self._least[1], now - self._chain)
+            offset = min(self._least)
             for t, msg in taken:
-                self.queue.append((t + self._offset, msg))
+                self.queue.append((t + offset, msg))
 
     # --- opening and watching the port -----------------------------------------------------------------
 
@@ -83,7 +86,8 @@ class MidiIn:
         midi.ignore_types(sysex=True, timing=not self.clock, active_sense=True)
         with self._lock:
             self.midi = midi
-            self._chain = self._offset = None
+            self._chain = None
+            self._least = [math.inf, math.inf]
 
     def check(self):
         """True while the port is there. An existing port that disappeared is closed (the caller releases the
