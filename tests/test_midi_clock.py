@@ -168,7 +168,11 @@ def test_follows_in_frames_and_steers_a_beat_clock():
     for t in arrive * RATE:
         f.feed(t, [CLOCK])
         f.steer(beats, t)
-        assert beats.beat(t + 100) == pytest.approx(f.beat(t + 100), abs=1e-9)
+        # the beat clock's line: through the loop's last tick, at the loop's period (not the way to the next
+        # tick, which also holds this tick's phase correction): within a twentieth of a tick of the follower
+        assert beats.beat(f.t0) == pytest.approx(f.ticks / 24, abs=1e-9)
+        assert beats.beat(t + 100) == pytest.approx(f.beat(t + 100), abs=0.05 / 24)
+        assert beats.bpm == pytest.approx(60 * RATE / (24 * f.period))
     assert f.bpm == pytest.approx(132, abs=0.5) and beats.running
     f.feed(arrive[-1] * RATE + 10, [STOP])
     f.steer(beats, arrive[-1] * RATE + 20)

@@ -14,6 +14,7 @@ from livechip.realtime.beat import GRIDS
 MATCH_EVERY = 2.0       # seconds between two looks at the model's tempo while its notes are placed on a grid
 MATCH_SPAN = 8.0        # seconds of the model's latest notes it is told from
 MATCH_MOVE = 0.02       # a tempo scale that differs less than this from the one in use is kept
+TELL_BPM = (0.1, 0.5)   # the band's tempo is told to Control when it moved this much (bpm), at most this often (s)
 
 
 class Band:
@@ -26,6 +27,7 @@ class Band:
         self.sync.step = GRIDS[c.get("quantize")] if c is not None else None
         if c is not None:
             c.tell("sync", self.cfg.sync)
+            self._bpm_told = (c.get("bpm"), 0.0)
         if self.cfg.sync != "free":
             self._paused = 0          # the model waits for the band's start
             self.log(f"sync: following {self.sync.describe()}; the model plays while the band's transport runs")
@@ -33,7 +35,10 @@ class Band:
     def _tell_beat(self, beat):
         """The band's tempo (while following it) and each new whole beat to Control: subscribers hear them."""
         c = self.control
-        if self.sync.source != "free" and abs(beat["bpm"] - c.get("bpm")) >= 0.05:
+        told, at = self._bpm_told
+        if (self.sync.source != "free" and abs(beat["bpm"] - told) >= TELL_BPM[0]
+                and time.monotonic() - at >= TELL_BPM[1]):
+            self._bpm_told = beat["bpm"], time.monotonic()
             c.tell("bpm", beat["bpm"])
         whole = int(beat["beat"] // 1)
         if whole != self._beat_told and self.sync.running:
@@ -69,5 +74,5 @@ class Band:
         self.sync.step = GRIDS[s["quantize"]]
         if self.sync.step is None:
             self._match = None
-        if not self.sync.set_bpm(s["bpm"], round(self.clock.now())) and abs(s["bpm"] - self.sync.beats.bpm) > 0.05:
-            self.control.tell("bpm", round(self.sync.beats.bpm, 2))
+        if not self.sync.set_bpm(s["bpm"], round(self.clock.now())) and s["bpm"] != self._bpm_told[0]:
+            self.control.tell("bpm", self._bpm_told[0])     # following, the band's tempo stands

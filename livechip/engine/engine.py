@@ -98,6 +98,7 @@ class Engine(Timeline, Jam, Actions, Band):
         self._matched = 0.0          # when the model's tempo was last matched to the band's (monotonic s)
         self._match = None           # the tempo scale that puts the model's grid on the band's (None: the setting)
         self._beat_told = None       # the last whole beat told to Control
+        self._bpm_told = (120.0, 0.0)  # the band's tempo last told to Control (following), and when
 
     # --- start and stop --------------------------------------------------------------------------------
 

@@ -119,8 +119,11 @@ class ClockFollower:
 
     def steer(self, beats, t):
         """Set a `BeatClock` (in the same time unit, e.g. frames) to this clock as of time `t`."""
-        if self.running(t) and self.counted:     # the beat clock's line is the loop's line to the next tick
-            bpm = 60.0 * self.rate / (PPQN * (self.t1 - self.t0))
+        if self.running(t) and self.counted:
+            # from the loop's time of the last tick on at the loop's period: the line a beat clock extrapolates
+            # far ahead (t1 - t0, the way to the next tick, also holds this tick's phase correction: a few
+            # percent of tempo that would move a note half a second ahead by milliseconds)
+            bpm = 60.0 * self.rate / (PPQN * self.period)
             beats.set(self.ticks / PPQN, min(max(bpm, BPM[0]), BPM[1]), self.t0, True)
         else:
             beats.set(self.beat(t), min(max(self.bpm or beats.bpm, BPM[0]), BPM[1]), t, False)
