@@ -7,6 +7,7 @@ into plain arguments for the layers below. A handler is imported only when its c
 """
 
 import argparse
+import importlib
 import sys
 
 from livechip.core import places
@@ -18,17 +19,17 @@ INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about t
 MODEL_HELP = (f"model folder (model.safetensors + config.json), or the name of one of yours in {places.USER_MODELS} "
               "or of a shipped one (default: the shipped model 'default')")
 
+
+
+def _command(module, name):
+    """The handler `livechip.cli.<module>.<name>(args)`, imported when the command runs (so `livechip --help`
+    and each command load only what they use)."""
+    def run(args):
+        return getattr(importlib.import_module(f"livechip.cli.{module}"), name)(args)
+    return run
+
+
 # --- files (events, TX1, MIDI) ---------------------------------------------------------------
-
-def _convert(args):
-    from livechip.cli.convert import convert_command
-    return convert_command(args)
-
-
-def _info(args):
-    from livechip.cli.info import info_command
-    return info_command(args)
-
 
 def _add_file_commands(sub):
     p = sub.add_parser("convert", help="convert between .tx1.txt(.gz), NES-MDB .mid and DAW .mid")
@@ -37,13 +38,13 @@ def _add_file_commands(sub):
     p.add_argument("--midi", choices=("daw", "nesmdb"), help="MIDI output layout: daw (P1, P2, TR, NO on "
                    "channels 1-4; the default) or nesmdb (also chosen by a name ending in .nesmdb.mid)")
     _add_map_options(p)
-    p.set_defaults(func=_convert)
+    p.set_defaults(func=_command("convert", "convert_command"))
 
     p = sub.add_parser("info", help="duration, events per voice, note ranges and density of a file")
     p.add_argument("input", nargs="+")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_map_options(p)
-    p.set_defaults(func=_info)
+    p.set_defaults(func=_command("info", "info_command"))
 
 
 def _add_map_options(p):
@@ -54,11 +55,6 @@ def _add_map_options(p):
 
 
 # --- generate (offline generation) ----------------------------------------------------------
-
-def _generate(args):
-    from livechip.cli.generate import generate_command
-    return generate_command(args)
-
 
 def _add_generate_commands(sub):
     p = sub.add_parser("generate", help="write new music: free, continuing a file, or around kept voices",
@@ -79,7 +75,7 @@ def _add_generate_commands(sub):
     p.add_argument("--keep", metavar="VOICES", help="voices of --rhythm to keep, e.g. NO or TR,NO")
     _add_steering_options(p, density=1.0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_generate)
+    p.set_defaults(func=_command("generate", "generate_command"))
 
 
 def _add_steering_options(p, density):
@@ -101,11 +97,6 @@ def _add_steering_options(p, density):
 
 # --- apu (rendering) -------------------------------------------------------------------------
 
-def _render(args):
-    from livechip.cli.render import render_command
-    return render_command(args)
-
-
 def _add_apu_commands(sub):
     p = sub.add_parser("render", help="render .tx1.txt, .mid or .vgm to a WAV file through the NES APU")
     p.add_argument("input", help="input file (.tx1.txt, .tx1.txt.gz, .mid, .vgm, .vgz)")
@@ -118,20 +109,10 @@ def _add_apu_commands(sub):
                    help="leave out the console's output filters (raw mixer output, as VGMPlay renders)")
     p.add_argument("--ignore-other-chips", action="store_true",
                    help="VGM input: play only the 2A03 part of logs that also use FDS or another chip")
-    p.set_defaults(func=_render)
+    p.set_defaults(func=_command("render", "render_command"))
 
 
 # --- checkpoint (LakhNES import, evaluation) -------------------------------------------------
-
-def _import_lakhnes(args):
-    from livechip.cli.import_lakhnes import import_command
-    return import_command(args)
-
-
-def _eval(args):
-    from livechip.cli.eval import eval_command
-    return eval_command(args)
-
 
 def _add_checkpoint_commands(sub):
     p = sub.add_parser("import-lakhnes", help="convert a LakhNES model.pt into a livechip model folder",
@@ -140,7 +121,7 @@ def _add_checkpoint_commands(sub):
                                    "config.json and README.md into DIR.")
     p.add_argument("src", metavar="SRC", help="LakhNES model.pt, or the folder holding it")
     p.add_argument("-o", "--output", metavar="DIR", required=True, help="model folder to write")
-    p.set_defaults(func=_import_lakhnes)
+    p.set_defaults(func=_command("import_lakhnes", "import_command"))
 
     p = sub.add_parser("eval", help="perplexity of a model on TX1 files, or with --music what it plays",
                        description="Evaluate a model on .tx1.txt(.gz) files exactly as LakhNES's model/eval.py "
@@ -171,20 +152,10 @@ def _add_checkpoint_commands(sub):
     g.add_argument("--top-k", type=int, help="keep the k most probable tokens, 0 = all (default 32)")
     g.add_argument("--top-p", type=float, help="nucleus sampling mass, 1 = off (default 1.0)")
     g.add_argument("--seed", type=int, help="first seed: song i uses seed + i, take j seed + j (default 0)")
-    p.set_defaults(func=_eval)
+    p.set_defaults(func=_command("eval", "eval_command"))
 
 
 # --- play (the live instrument) -------------------------------------------------------------
-
-def _play(args):
-    from livechip.cli import play
-    return play.play_command(args)
-
-
-def _devices(args):
-    from livechip.cli import play
-    return play.devices_command(args)
-
 
 def _add_play_commands(sub):
     p = sub.add_parser("play", help="play live: the model streams music to the APU and the `livechip` MIDI port",
@@ -245,23 +216,13 @@ def _add_play_commands(sub):
     g.add_argument("--bpm", type=float, help="the session's tempo while free (default 120)")
     g.add_argument("--quantize", choices=tuple(GRIDS),
                    help="place the model's note-ons on this grid of the beat (default 1/16 when synced, else off)")
-    p.set_defaults(func=_play)
+    p.set_defaults(func=_command("play", "play_command"))
 
     p = sub.add_parser("devices", help="list audio outputs and MIDI ports")
-    p.set_defaults(func=_devices)
+    p.set_defaults(func=_command("play", "devices_command"))
 
 
 # --- train (training, fine-tuning, MIDI adaptation) -----------------------------------------
-
-def _train(args):
-    from livechip.cli.train import train_command
-    return train_command(args)
-
-
-def _adapt(args):
-    from livechip.cli.adapt import adapt_command
-    return adapt_command(args)
-
 
 def _add_train_commands(sub):
     # Defaults left as None fall back to livechip.model.train.TrainConfig (named in each help text).
@@ -308,7 +269,7 @@ def _add_train_commands(sub):
                    help="bfloat16 autocast on the CPU (faster where the CPU multiplies bfloat16 natively)")
     g.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None, help="no progress bar")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_command("train", "train_command"))
 
     p = sub.add_parser("adapt", help="turn multi-instrument MIDI files into NES four-voice TX1 training data",
                        description="The LakhNES transfer mapping: monophonic melodic instruments in NES range are "
@@ -325,15 +286,10 @@ def _add_train_commands(sub):
     p.add_argument("--clip-seconds", type=float, default=180.0, help="cut each output at this length (default 180)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_adapt)
+    p.set_defaults(func=_command("adapt", "adapt_command"))
 
 
 # --- tui (the terminal UI) ------------------------------------------------------------------
-
-def _tui(args):
-    from livechip.cli.tui import tui_command
-    return tui_command(args)
-
 
 def _add_tui_commands(sub):
     p = sub.add_parser("tui", help="the terminal UI of a livechip already playing (attached over OSC)",
@@ -343,7 +299,7 @@ def _add_tui_commands(sub):
     p.add_argument("--connect", metavar="HOST:PORT", default="127.0.0.1:9000",
                    help="where the instrument listens for OSC (default 127.0.0.1:9000)")
     p.add_argument("--ascii", action="store_true", help="plain ASCII glyphs (for terminals without Unicode)")
-    p.set_defaults(func=_tui)
+    p.set_defaults(func=_command("tui", "tui_command"))
 
 
 # --- parser ----------------------------------------------------------------------------------
