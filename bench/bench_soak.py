@@ -163,7 +163,7 @@ def main():
         if args.busy:
             threading.Thread(target=busy_load, args=(load_model(args.model), stop), daemon=True).start()
             time.sleep(2.0)
-        v, snd = engine.voice, engine.sender
+        v, snd = engine.synth, engine.sender
         cb = Drain(v.timing, lambda: v.blocks, int(args.seconds * args.rate / args.period * 1.2) + 4096, 3)
         mid = Drain(snd.timing, lambda: snd.n, int(args.seconds * 400) + 4096)
         time.sleep(1.0)

@@ -238,7 +238,7 @@ def bench_jack(seconds, period=256, rate=48000, model_path=None, rounds=4, fps=N
         jack.wait_for_port("livechip:livechip", timeout=10)
         jack.connect("livechip:livechip", daw.port)
         time.sleep(1.0)
-        v, snd = engine.voice, engine.sender
+        v, snd = engine.synth, engine.sender
         cb = Drain(v.timing, lambda: v.blocks)
         mid = Drain(snd.timing, lambda: snd.n)
         phases = (("--no-tui", False), ("TUI", True), ("TUI proc", "process"))

@@ -56,7 +56,7 @@ def test_notes_are_published_once_heard_exactly_as_played():
     engine = Engine(busy_model(), EngineConfig(horizon=1.0, audio=False, midi=False, midi_in=False,
                                                worker="thread"), control=control, monitor=monitor,
                     log=lambda msg: None)
-    control.on_note(lambda v, p, source, t: got.append((v, p, source, t, engine.voice.frame)))
+    control.on_note(lambda v, p, source, t: got.append((v, p, source, t, engine.synth.frame)))
     engine.start()
     try:
         time.sleep(2.0)

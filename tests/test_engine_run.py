@@ -78,7 +78,7 @@ def test_schedule_stays_ahead_of_the_clock_and_everything_heard_came_from_the_mo
     engine.run(1.5)
     heard = engine.played()
     assert heard.events, "nothing was played"
-    assert engine.voice.late == 0 and engine.voice.errors == 0
+    assert engine.synth.late == 0 and engine.synth.errors == 0
     leads = engine.leads()[5:, 1].tolist()
     assert min(leads) > 0, f"schedule fell behind the clock: {min(leads)} s"
     # tempo 1: model ticks and heard time differ only by the frame rounding of one conversion
@@ -112,7 +112,7 @@ def test_tempo_change_retimes_the_speculation_without_new_model_work(engine):
     assert engine.tempo.tempo == 2.0
     assert engine.worker.tokens - tokens < 50
     engine.run(0.5)
-    assert engine.voice.late == 0
+    assert engine.synth.late == 0
 
 
 def test_recording_wav_is_exactly_what_its_register_log_plays(engine, tmp_path):
@@ -153,14 +153,14 @@ def test_panic_silences_the_apu_at_the_next_block_and_keeps_the_context(engine, 
     engine.record(tmp_path)
     engine.run(0.6)                          # the pattern keeps every voice sounding from here on
     n = len(engine.worker.stream.history)
-    frame = engine.voice.frame
+    frame = engine.synth.frame
     engine.panic()
     end = time.monotonic() + 1
-    while engine.voice.silent and time.monotonic() < end:
+    while engine.synth.silent and time.monotonic() < end:
         time.sleep(0.001)
-    assert not engine.voice.silent, "no block took the panic"
+    assert not engine.synth.silent, "no block took the panic"
     log = engine.recorder.register_log()
-    after = log.cycles >= int(frame * engine.voice.cycles_per_frame)
+    after = log.cycles >= int(frame * engine.synth.cycles_per_frame)
     assert ((log.addrs == 0x4008) & (log.values == 0x80) & after).any(), "the triangle was not silenced"
     assert len(engine.worker.stream.history) >= n
     engine.recorder.close()
@@ -168,7 +168,7 @@ def test_panic_silences_the_apu_at_the_next_block_and_keeps_the_context(engine, 
 
 def test_muting_a_voice_releases_it_and_silences_it_at_once(engine):
     engine.run(0.6)
-    before = engine.voice.frame
+    before = engine.synth.frame
     engine.control.set("voice/p1/mode", "off")
     t = time.monotonic()
     while engine._pending is not None or engine._respeculated < t:
@@ -198,4 +198,4 @@ def test_new_sampling_settings_replace_the_speculation_from_now(engine):
     assert until == after and now - ev.TICKS_PER_SECOND // 10 <= after <= now + ev.TICKS_PER_SECOND // 10
     assert engine.worker.stream.settings.temperature == 0.5
     engine.run(0.3)
-    assert engine.voice.late == 0
+    assert engine.synth.late == 0

@@ -107,7 +107,7 @@ def test_keyboard_melody_is_heard_at_once_sent_in_time_and_merged_into_the_conte
             time.sleep(0.5)
             history = list(engine.worker.stream.history) if worker == "thread" else None
             played = engine.played()
-            heard_at = engine.voice.frame
+            heard_at = engine.synth.frame
             with engine.lock:
                 frames = [(f, v, p) for f, _, v, p in engine.scheduled if f < heard_at]
                 sent_then = engine.sender.sent()
@@ -169,7 +169,7 @@ def test_the_apu_plays_each_player_note_in_the_block_after_it_arrives(model_dir)
             time.sleep(0.5)
             play(kbd, [(0.3 * i + d, [s, 64 + i, 100]) for i in range(12) for d, s in ((0, 0x90), (0.1, 0x80))])
             time.sleep(0.3)
-            tape, n = engine.voice.tape.copy(), engine.voice.frame
+            tape, n = engine.synth.tape.copy(), engine.synth.frame
             ons = [f for f, v, p in engine.player.played if v == 0 and p >= 0]
             block = engine.audio.block
             rate = engine.rate

@@ -16,10 +16,15 @@ Two views of the same music:
 
 import bisect
 from dataclasses import dataclass, field
+from typing import NewType
 
 import numpy as np
 
 TICKS_PER_SECOND = 44100
+# The two clocks of the instrument. The model, scores and files count Ticks; the transport (audio clock, rings,
+# MIDI ports, the player's keys) counts Frames. They meet in one place: realtime.clock.TempoMap.
+Ticks = NewType("Ticks", int)     # TX1 time, 44 100 a second at tempo 1: the model's context, Scores, files
+Frames = NewType("Frames", int)   # transport time: output sample frames since the clock started
 VOICES = ("P1", "P2", "TR", "NO")
 PITCH_RANGE = {"P1": (33, 108), "P2": (33, 108), "TR": (21, 108), "NO": (1, 16)}
 OFF = -1   # the pitch of a note-off where a pitch is a number (rings, schedules, song arrays); a NoteEvent's is None
@@ -172,8 +177,9 @@ def quantize_wait(ticks, split=False):
 
 @dataclass(frozen=True, slots=True)
 class NoteEvent:
-    """A note starting (`pitch` set) or ending (`pitch` None) on one voice at `time` ticks."""
-    time: int
+    """A note starting (`pitch` set) or ending (`pitch` None) on one voice at `time`: Ticks in a Score and the
+    model's context; the jam router's events carry the player's Frames until the engine maps them (TempoMap)."""
+    time: Ticks | Frames
     voice: str
     pitch: int | None
 
@@ -185,7 +191,7 @@ class Score:
     A NOTEON on a voice that is already sounding replaces its note (each voice is monophonic).
     """
     events: list[NoteEvent] = field(default_factory=list)
-    end: int = 0
+    end: Ticks = 0
 
     @property
     def seconds(self):

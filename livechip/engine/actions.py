@@ -46,24 +46,24 @@ class Actions:
 
     def record_start(self):
         """Start a take: what is heard from now on, until record_stop, in the takes folder. Returns its stem."""
-        return self.takes.start(self.voice)
+        return self.takes.start(self.synth)
 
     def record_stop(self):
         """End the take: STEM.mid, STEM.tx1.txt, STEM.wav and STEM.vgm of what was heard since record_start.
         Returns STEM. If the files cannot be written the take stays, to be stopped again."""
         def write(stem, rec):
-            record.save(stem, self.played(rec.first, rec.frames), self.voice, self._timbres(scaled=True), rec)
+            record.save(stem, self.played(rec.first, rec.frames), self.synth, self._timbres(scaled=True), rec)
         return self.takes.stop(write)
 
     def record(self, folder=None):
         """Start keeping everything the APU plays (scratch files in `folder`), for save()."""
         if self.recorder is None:
-            self.recorder = record.Recorder(self.voice, folder)
+            self.recorder = record.Recorder(self.synth, folder)
             self.recorder.start()
 
     def save(self, stem):
         """Write the session so far: STEM.mid, STEM.tx1.txt, STEM.wav, STEM.vgm. Returns the paths."""
-        return record.save(stem, self.played(), self.voice, self._timbres(scaled=True), self.recorder)
+        return record.save(stem, self.played(), self.synth, self._timbres(scaled=True), self.recorder)
 
     # --- in the engine thread ---------------------------------------------------------------------------
 
@@ -113,7 +113,7 @@ class Actions:
         if self._paused is not None:
             with self.lock:
                 now = round(self.clock.now())
-                at = max(now, self.ring.last_time(), self.voice.frame)
+                at = max(now, self.ring.last_time(), self.synth.frame)
                 self.worker.restart(self.tempo.ticks(at), after=self._paused)
                 self._paused = None
             self.log("transport playing: the model goes on")

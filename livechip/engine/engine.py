@@ -8,7 +8,7 @@
 
 Threads and processes (see docs/architecture.md):
 - the audio callback (PortAudio's thread, or the pacer without a sound card) renders the APU from the
-  schedule ring: `livechip.realtime.audio.Voice.render`;
+  schedule ring: `livechip.realtime.audio.Synth.render`;
 - the MIDI sender thread sends the same ring's events at their times: `livechip.realtime.midi_out.Sender`;
 - the engine thread (here) moves the model's events into the ring, converting ticks to transport frames
   once, with the tempo; it reads settings from `Control` between steps and never blocks the other two; it
@@ -77,7 +77,7 @@ class Engine(Timeline, Jam, Actions, Band):
         self.scheduled = EventLog()  # (frame, tick, voice index, pitch) of every event in the ring, in ring order
         self.lock = threading.Lock() # guards `scheduled` and worker calls between the engine thread and callers
         # made by start()
-        self.rate = self.clock = self.tempo = self.voice = self.player = self.sync = None
+        self.rate = self.clock = self.tempo = self.synth = self.player = self.sync = None
         self.audio = self.recorder = self.midi = self.sender = self.worker = None
         self.running = False
         self.failed = None
@@ -155,14 +155,14 @@ class Engine(Timeline, Jam, Actions, Band):
     def _open_audio(self, device, missing):
         """The APU and the audio out (or a pacer without one); returns the audio out's description."""
         block = self.cfg.block or (None if device is not None else 256)
-        self.voice = aio.Voice(self._rings(), self.clock, self.rate, timbres=self._timbres(),
+        self.synth = aio.Synth(self._rings(), self.clock, self.rate, timbres=self._timbres(),
                                max_block=max(4096, block or 0))
-        self.voice.set_volumes(self.roles.volumes)
+        self.synth.set_volumes(self.roles.volumes)
         if device is None:
-            self.audio = aio.Pacer(self.voice, block or 256)
+            self.audio = aio.Pacer(self.synth, block or 256)
             self.log(f"audio: {missing}; playing silently, the recording still gets the sound")
             return "off"
-        self.audio = aio.AudioOut(self.voice, device, block)
+        self.audio = aio.AudioOut(self.synth, device, block)
         self.log(f"audio: {self.audio.describe()}")
         return self.audio.describe()
 
@@ -282,7 +282,7 @@ class Engine(Timeline, Jam, Actions, Band):
             self.midi.close()
 
     def _stop_audio(self):
-        self.voice.silent = True
+        self.synth.silent = True
         time.sleep(2 * (self.audio.block or 256) / self.rate)   # let a block render the silence
         if not finishes(self.audio.stop, AUDIO_STOP_WAIT):
             self.device_hung = True
@@ -359,7 +359,7 @@ class Engine(Timeline, Jam, Actions, Band):
         f.update(beat)
         if self.monitor is not None:
             self.monitor.stats(lead_s=ahead, **f)
-            self.monitor.levels(dict(zip(ev.VOICES, self.voice.apu.levels())))
+            self.monitor.levels(dict(zip(ev.VOICES, self.synth.apu.levels())))
 
     def _recording(self):
         return self.recorder is not None or self.takes.recording
@@ -384,7 +384,7 @@ class Engine(Timeline, Jam, Actions, Band):
             self._stop.set()
             return
         # the new model goes on from the end of its primer, from now on the clock
-        start = max(self.voice.frame, self._last_frame(), round(self.clock.now()))
+        start = max(self.synth.frame, self._last_frame(), round(self.clock.now()))
         self.tempo = TempoMap(self.rate, self.tempo.tempo, tick0=primer.end if primer else 0, frame0=start)
         self.log(f"model process restarted ({self.restarts} of {RESTARTS})")
 
@@ -392,8 +392,8 @@ class Engine(Timeline, Jam, Actions, Band):
         """All voices off now, on MIDI and in the APU; the model's context is kept."""
         if self.player is not None:
             self.player.panic()      # the player's thread lets go of every key still down
-        if self.voice is not None:
-            self.voice.silent = True
+        if self.synth is not None:
+            self.synth.silent = True
         if self.sender is not None:
             self.sender.panic()
 
@@ -421,8 +421,8 @@ class Engine(Timeline, Jam, Actions, Band):
             tempo = self._match or s["tempo"]
             if tempo != self.tempo.tempo:
                 self._set_tempo(tempo)
-            self.voice.set_timbres(timbres(s))
-            self.voice.set_volumes(r.volumes)
+            self.synth.set_timbres(timbres(s))
+            self.synth.set_volumes(r.volumes)
             if hushed and self.sender is not None:
                 self.sender.hush(hushed)    # a voice turned down to 0 stops sounding on MIDI too
 
@@ -444,5 +444,5 @@ class Engine(Timeline, Jam, Actions, Band):
     def status(self):
         w = self.worker
         return {"now": self.clock.seconds(), "frontier": w.frontier / ev.TICKS_PER_SECOND if w else 0,
-                "tokens": w.tokens if w else 0, "xruns": self.xruns, "late": self.voice.late,
-                "callback_errors": self.voice.errors, "midi_sent": self.midi.sent if self.midi else 0}
+                "tokens": w.tokens if w else 0, "xruns": self.xruns, "late": self.synth.late,
+                "callback_errors": self.synth.errors, "midi_sent": self.midi.sent if self.midi else 0}

@@ -52,7 +52,7 @@ class Roles:
 def timbres(snap=None, scaled=False):
     """Each voice's Timbre from a Control snapshot (None: the defaults); `scaled`: with the voice's volume
     folded in (for a take rendered from its score). Live, the volumes go to the APU's driver
-    (Voice.set_volumes), where 0 silences the triangle too."""
+    (Synth.set_volumes), where 0 silences the triangle too."""
     if snap is None:
         return dict(DEFAULTS)
     out = {}

@@ -1,7 +1,7 @@
 """Takes: what is heard between the record/start and record/stop actions, written as four files.
 
     takes = Takes("recordings", log)
-    stem = takes.start(voice)                  # recording from now on
+    stem = takes.start(synth)                  # recording from now on
     takes.stop(lambda stem, rec: ...)          # the caller writes STEM.mid, .tx1.txt, .wav, .vgm from `rec`
 """
 
@@ -27,8 +27,8 @@ class Takes:
     def recording(self):
         return self.take is not None
 
-    def start(self, voice):
-        """Start a take of what `voice` (the APU's renderer) plays from now on. Returns its stem."""
+    def start(self, synth):
+        """Start a take of what `synth` (the APU's renderer) plays from now on. Returns its stem."""
         with self._lock:
             if self.take is not None:
                 raise LivechipError(f"already recording {self.take[0]} (record/stop ends it)")
@@ -38,7 +38,7 @@ class Takes:
             except OSError as e:
                 raise LivechipError(f"cannot record into {folder}: {e.strerror}") from None
             stem = free_stem(folder / time.strftime("take-%Y%m%d-%H%M%S"))
-            rec = Recorder(voice, folder, now=True)
+            rec = Recorder(synth, folder, now=True)
             rec.start()
             self.take = (stem, rec)
             self.log(f"recording a take: {stem}")

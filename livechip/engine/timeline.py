@@ -19,7 +19,7 @@ class Timeline:
 
     def _schedule(self, events):
         """The model's new events (ticks) into the ring, each at its frame (never before what was heard)."""
-        late = max(self.voice.frame if self.voice is not None else 0, self._last_frame())
+        late = max(self.synth.frame if self.synth is not None else 0, self._last_frame())
         if self.stats.reacting and events:
             self.stats.answered(events, self.roles.masked)
         for e in events:
@@ -66,7 +66,7 @@ class Timeline:
             kept = self._last_tick(0)
             after = max(self.tempo.ticks(now), kept)
             self.worker.merge(after, (), until=after)
-            self._release(release, max(now, self.ring.last_time(), self.voice.frame))
+            self._release(release, max(now, self.ring.last_time(), self.synth.frame))
         if release:
             self._notify()
         self._respeculated = time.monotonic()
@@ -76,7 +76,7 @@ class Timeline:
         that frame."""
         now = round(self.clock.now())
         self._revoke(max(now, self.ring.committed()))
-        at = max(now, self.ring.last_time(), self.voice.frame)
+        at = max(now, self.ring.last_time(), self.synth.frame)
         self._release(self.roles.model_voices(), at)
         self._notify()
         return at
@@ -119,7 +119,7 @@ class Timeline:
         with self.lock:
             moved = self.scheduled.pop(len(self.ring.revoke_after(self.ring.committed())))
             self._revoked()
-            at = max(self.voice.frame, self._last_frame())
+            at = max(self.synth.frame, self._last_frame())
             self.tempo.set_tempo(tempo, at)
             self._schedule([ev.NoteEvent(t, ev.VOICES[v], None if p == ev.OFF else p) for _, t, v, p in moved])
 
@@ -138,7 +138,7 @@ class Timeline:
     def played(self, since=0, until=None):
         """What was heard so far (or from frame `since` to `until`), as a Score in ticks of real time (tempo
         included) from `since`."""
-        heard = self.voice.frame if until is None else min(until, self.voice.frame)
+        heard = self.synth.frame if until is None else min(until, self.synth.frame)
         with self.lock:
             rows = self.scheduled.rows()
             rows = rows[(rows[:, 0] >= since) & (rows[:, 0] < heard)]
@@ -154,7 +154,7 @@ class Timeline:
         Control's note listeners (OSC subscribers) and the player's to the monitor too (the model's went
         there when scheduled, as speculation). Heard: the audio callback has rendered past it, so it can no
         longer be revoked. The engine thread's work, never the audio callback's or the player's thread's."""
-        heard = self.voice.frame
+        heard = self.synth.frame
         with self.lock:
             rows = self.scheduled.rows()
             k = n = min(self._told, len(rows))

@@ -1,13 +1,13 @@
 """Audio out: the NES APU behind a sounddevice (PortAudio) callback, or a pacing thread when there is no device.
 
-The real-time path is `Voice.render`, called once per block by the audio callback (or by the pacer, with
+The real-time path is `Synth.render`, called once per block by the audio callback (or by the pacer, with
 the same code). It reads the events due in the block from the schedule rings, hands them to the note driver
 (a handful of register writes each), runs the numba APU for the block, and copies the block to the output and
 to the tape. It creates no arrays, takes no locks, never logs and never raises: a failure is counted in
 `errors` and the block is silent; the engine thread reports it.
 
-    voice = Voice(rings, clock, rate=48000)
-    out = AudioOut(voice, device=None, block=256)    # or Pacer(voice, block=256) without a sound card
+    synth = Synth(rings, clock, rate=48000)
+    out = AudioOut(synth, device=None, block=256)    # or Pacer(synth, block=256) without a sound card
     out.start(); ...; out.stop()
 """
 
@@ -44,7 +44,7 @@ def _tape(src, n, tape, w):
         tape[(w + i) & m] = src[i]
 
 
-class Voice:
+class Synth:
     """The APU, its note driver and a tape of everything it played; `render` is the audio callback's work."""
 
     def __init__(self, rings, clock, rate=48000, timbres=None, max_block=4096, tape_seconds=8.0):
@@ -162,12 +162,12 @@ class Voice:
 
 
 class AudioOut:
-    """A sounddevice output stream whose callback renders `voice`."""
+    """A sounddevice output stream whose callback renders `synth`."""
 
-    def __init__(self, voice, device=None, block=None, channels=None):
+    def __init__(self, synth, device=None, block=None, channels=None):
         import sounddevice as sd
         self.sd = sd
-        self.voice = voice
+        self.synth = synth
         self.xruns = 0
         try:
             info = sd.query_devices(device, "output")
@@ -179,13 +179,13 @@ class AudioOut:
         if self.channels < 1:
             raise DeviceError(f"audio device {self.device_name!r} has no outputs")
         if block is not None:
-            voice.prepare(block)
+            synth.prepare(block)
         try:
-            self.stream = sd.OutputStream(samplerate=voice.rate, blocksize=block or 0, device=device,
+            self.stream = sd.OutputStream(samplerate=synth.rate, blocksize=block or 0, device=device,
                                           channels=self.channels, dtype="float32", latency="low",
                                           callback=self._callback)
         except (ValueError, sd.PortAudioError) as e:
-            raise DeviceError(f"cannot open audio device {self.device_name!r} at {voice.rate} Hz: {e}") from None
+            raise DeviceError(f"cannot open audio device {self.device_name!r} at {synth.rate} Hz: {e}") from None
         self.block = self.stream.blocksize or None
         self.latency = self.stream.latency
 
@@ -193,7 +193,7 @@ class AudioOut:
         now = time.monotonic()
         if status.output_underflow:
             self.xruns += 1
-        self.voice.render(outdata, frames, now)
+        self.synth.render(outdata, frames, now)
 
     def start(self):
         self.stream.start()
@@ -208,17 +208,17 @@ class AudioOut:
             pass
 
     def describe(self):
-        return f"{self.device_name} ({self.hostapi}), {self.voice.rate} Hz, block {self.block or 'host default'}"
+        return f"{self.device_name} ({self.hostapi}), {self.synth.rate} Hz, block {self.block or 'host default'}"
 
 
 class Pacer:
-    """Stands in for a sound card: renders `voice` block by block in real time on a thread (no output)."""
+    """Stands in for a sound card: renders `synth` block by block in real time on a thread (no output)."""
 
-    def __init__(self, voice, block=256, channels=1):
-        self.voice = voice
+    def __init__(self, synth, block=256, channels=1):
+        self.synth = synth
         self.block = block
         self.xruns = 0
-        voice.prepare(block)
+        synth.prepare(block)
         self.out = np.zeros((block, channels), dtype=np.float32)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livechip-pacer", daemon=True)
@@ -229,7 +229,7 @@ class Pacer:
     def _run(self):
         from livechip.realtime.system import realtime_priority
         realtime_priority()
-        v, n = self.voice, self.block
+        v, n = self.synth, self.block
         period = n / v.rate
         t0 = time.monotonic()
         k = 0
@@ -250,7 +250,7 @@ class Pacer:
             self._thread.join(1.0)
 
     def describe(self):
-        return f"no audio output (rendering for the recording only), {self.voice.rate} Hz, block {self.block}"
+        return f"no audio output (rendering for the recording only), {self.synth.rate} Hz, block {self.block}"
 
 
 _CLIENT_NAME = None

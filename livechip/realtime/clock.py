@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from livechip.core.events import TICKS_PER_SECOND
+from livechip.core.events import TICKS_PER_SECOND, Frames, Ticks
 
 # state slots (float64): monotonic time of frame 0, first frame of the current block, block length, started
 _ORIGIN, _BLOCK, _LEN, _STARTED = range(4)
@@ -41,7 +41,7 @@ class Clock:
         """True once a renderer has called block()."""
         return bool(self.state[_STARTED])
 
-    def block(self, first, frames, now):
+    def block(self, first: Frames, frames: int, now: float):
         """The renderer is about to produce frames [first, first + frames), called at monotonic time `now`.
 
         Real-time path: a few float operations, nothing allocated. The origin (when frame 0 would have been
@@ -58,7 +58,7 @@ class Clock:
         s[_LEN] = frames
         s[_STARTED] = 1.0
 
-    def now(self):
+    def now(self) -> float:
         """The current transport position in frames (a float).
 
         Between blocks it is extrapolated, but never past the end of the block after the current one: if the
@@ -70,11 +70,11 @@ class Clock:
             t = min(t, s[_BLOCK] + 2 * s[_LEN])
         return t
 
-    def block_start(self):
+    def block_start(self) -> Frames:
         """First frame of the block being rendered (or last rendered)."""
         return int(self.state[_BLOCK])
 
-    def monotonic_at(self, frame):
+    def monotonic_at(self, frame: Frames) -> float:
         """The monotonic time at which `frame` is due."""
         return self.state[_ORIGIN] + frame / self.rate
 
@@ -89,29 +89,29 @@ class TempoMap:
     tempo re-anchors at a given frame, so time already scheduled before it keeps its place.
     """
 
-    def __init__(self, rate=48000, tempo=1.0, tick0=0, frame0=0):
+    def __init__(self, rate=48000, tempo=1.0, tick0: Ticks = 0, frame0: Frames = 0):
         self.rate = float(rate)
         self.tempo = float(tempo)
         self.tick0 = tick0
         self.frame0 = frame0
 
-    def frames(self, tick):
+    def frames(self, tick: Ticks) -> Frames:
         return self.frame0 + round((tick - self.tick0) * self.rate / (TICKS_PER_SECOND * self.tempo))
 
-    def ticks(self, frame):
+    def ticks(self, frame: Frames) -> Ticks:
         return self.tick0 + round((frame - self.frame0) * TICKS_PER_SECOND * self.tempo / self.rate)
 
-    def set_tempo(self, tempo, at_frame):
+    def set_tempo(self, tempo: float, at_frame: Frames):
         """From `at_frame` on, play at `tempo` (1.0 = as written)."""
         self.tick0 = self.ticks(at_frame)
         self.frame0 = at_frame
         self.tempo = float(tempo)
 
 
-def frames_to_ticks(frames, rate):
+def frames_to_ticks(frames: Frames, rate: float) -> Ticks:
     """Transport frames to TX1 ticks at tempo 1 (for recording what was heard)."""
     return round(frames * TICKS_PER_SECOND / rate)
 
 
-def ticks_to_frames(ticks, rate):
+def ticks_to_frames(ticks: Ticks, rate: float) -> Frames:
     return round(ticks * rate / TICKS_PER_SECOND)

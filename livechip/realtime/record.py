@@ -5,9 +5,9 @@ the audio callback left in its rings into a scratch folder, every half second, s
 costs little memory. `save()` writes the four files at any time (during the session or at its end); each file
 is written atomically, so a crash never leaves a broken one behind.
 
-    rec = Recorder(voice, "takes/")
+    rec = Recorder(synth, "takes/")
     rec.start(); ...; rec.stop()
-    save("takes/session", score, voice, timbres, recorder=rec)
+    save("takes/session", score, synth, timbres, recorder=rec)
 """
 
 import tempfile
@@ -27,20 +27,20 @@ DRAIN = 0.5     # seconds between copies out of the audio callback's rings
 
 
 class Recorder:
-    """Copies `voice`'s tape (samples) and register log to scratch files while it plays: from the start of
+    """Copies `synth`'s tape (samples) and register log to scratch files while it plays: from the start of
     the session, or with `now` from this moment (a take; its VGM starts from the registers' state now)."""
 
-    def __init__(self, voice, folder=None, now=False):
-        self.voice = voice
+    def __init__(self, synth, folder=None, now=False):
+        self.synth = synth
         self.dir = tempfile.TemporaryDirectory(prefix=".livechip-rec-", dir=folder)
         self.audio_path = Path(self.dir.name) / "audio.f32"
         self.regs_path = Path(self.dir.name) / "regs.i64"
         self.audio_file = open(self.audio_path, "wb")
         self.regs_file = open(self.regs_path, "wb")
-        self.first = voice.frame if now else 0   # the frame the recording starts at
+        self.first = synth.frame if now else 0   # the frame the recording starts at
         self.frames = self.first  # frames copied so far (the next frame to copy)
-        self.regs = voice.n_regs if now else 0   # register writes copied so far
-        self.initial = _registers(voice.driver) if now else []   # (address, value) set when it starts
+        self.regs = synth.n_regs if now else 0   # register writes copied so far
+        self.initial = _registers(synth.driver) if now else []   # (address, value) set when it starts
         self._done = False
         self.lost = 0             # frames the tape overwrote before they were copied (should stay 0)
         self.lock = threading.Lock()
@@ -56,8 +56,8 @@ class Recorder:
             self.drain()
 
     def drain(self):
-        """Copy everything new from the voice's rings to the scratch files."""
-        v = self.voice
+        """Copy everything new from the synth's rings to the scratch files."""
+        v = self.synth
         with self.lock:
             if self.audio_file.closed or self._done:
                 return
@@ -97,9 +97,9 @@ class Recorder:
             self.regs_file.flush()
             rows = np.fromfile(self.regs_path, dtype=np.int64).reshape(-1, 3)
             frames = self.frames
-        samples = int(round(((frames - self.first) / self.voice.rate + tail) * vgm.VGM_RATE))
+        samples = int(round(((frames - self.first) / self.synth.rate + tail) * vgm.VGM_RATE))
         if self.first:       # a take: its own time from 0, after the registers as they were when it started
-            start = int(self.first * self.voice.cycles_per_frame)
+            start = int(self.first * self.synth.cycles_per_frame)
             first = np.array([(0, a, v) for a, v in self.initial], dtype=np.int64).reshape(-1, 3)
             rows = np.concatenate([first, rows - [start, 0, 0]])
             rows[:, 0] = np.maximum(rows[:, 0], 0)
@@ -133,7 +133,7 @@ def _registers(driver):
     return []
 
 
-def save(stem, score, voice=None, timbres=None, recorder=None):
+def save(stem, score, synth=None, timbres=None, recorder=None):
     """Write `score` (what was heard) as STEM.mid, STEM.tx1.txt, and the sound as STEM.wav and STEM.vgm.
 
     With a recorder, the .wav and .vgm are exactly what the APU played; without one they are rendered from
@@ -147,10 +147,10 @@ def save(stem, score, voice=None, timbres=None, recorder=None):
         midi.write(paths[0], score)
         tx1.write(paths[1], score)
         if recorder is not None:
-            write_wav(paths[2], recorder.audio(), voice.rate)
+            write_wav(paths[2], recorder.audio(), synth.rate)
             vgm.write(paths[3], recorder.register_log())
         else:
-            rate = voice.rate if voice is not None else 44100
+            rate = synth.rate if synth is not None else 44100
             samples, log = render_score(score, timbres, rate=rate)
             write_wav(paths[2], samples, rate)
             vgm.write(paths[3], log)

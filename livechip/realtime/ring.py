@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from livechip.core.events import OFF
+from livechip.core.events import OFF, Frames
 
 AUDIO, MIDI = 0, 1          # the consumers of the engine's rings
 NEVER = np.iinfo(np.int64).max
@@ -68,7 +68,7 @@ class Ring:
 
     # --- producer --------------------------------------------------------------------------
 
-    def push(self, time, voice, pitch, tag=0):
+    def push(self, time: Frames, voice: int, pitch: int, tag=0):
         """Append an event (times must not go backwards); `tag` is a small number carried along.
         Returns False if the ring is full."""
         w = int(self.ctl[_W])
@@ -84,7 +84,7 @@ class Ring:
         """Events written that the slowest consumer has not read."""
         return int(self.ctl[_W]) - self._slowest()
 
-    def last_time(self):
+    def last_time(self) -> Frames:
         """Time of the newest event in the ring, or -1 if none was ever written."""
         w = int(self.ctl[_W])
         return int(self.times[(w - 1) & self.mask]) if w else -1
@@ -94,7 +94,7 @@ class Ring:
         w = int(self.ctl[_W])
         return [self._event(k) for k in range(self._fastest(), w)]
 
-    def revoke_after(self, t):
+    def revoke_after(self, t: Frames):
         """Take back every unread event later than `t`; return them, oldest first.
 
         Events later than `t` that a consumer has already read are committed and stay.
