@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from livechip.apu.apu import NTSC
+from livechip.apu.vgm import VGM_RATE, Log
 from livechip.core.errors import LivechipError
 
 VOICE_NAMES = ("P1", "P2", "TR", "NO")
@@ -289,7 +290,6 @@ def score_log(score, timbres=None, clock=NTSC, tail=0.5):
 
     `tail` seconds after the score's end let releases ring out.
     """
-    from livechip.apu.vgm import VGM_RATE, Log
     cycles, addrs, values = [], [], []
 
     def sink(c, a, v):

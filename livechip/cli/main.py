@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from livechip import __version__
 from livechip.core import places
 from livechip.core.errors import LivechipError
 from livechip.realtime.beat import GRIDS, SOURCES
@@ -309,7 +310,7 @@ def build_parser():
         prog="livechip",
         description="A real-time chiptune instrument: a Transformer-XL jams with you on the NES APU.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_file_commands(sub)
     _add_generate_commands(sub)
@@ -319,11 +320,6 @@ def build_parser():
     _add_train_commands(sub)
     _add_tui_commands(sub)
     return parser
-
-
-def _version():
-    from livechip import __version__
-    return __version__
 
 
 def main(argv=None):

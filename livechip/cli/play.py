@@ -6,9 +6,18 @@ import sys
 import time
 from pathlib import Path
 
+from livechip.cli.steer import steer_settings
+from livechip.control.folders import Folders
+from livechip.control.monitor import Monitor
+from livechip.control.osc import start_osc_server
+from livechip.control.presets import apply_preset, find_preset, load_preset
+from livechip.control.surface import Control, ControlError
 from livechip.core import places
 from livechip.core.errors import LivechipError
-from livechip.cli.steer import steer_settings
+from livechip.core.events import VOICES
+from livechip.engine.engine import Engine, EngineConfig
+from livechip.realtime import audio, midi_out as midi
+from livechip.tui import run_tui
 
 
 def play_command(args):
@@ -24,11 +33,9 @@ def play_command(args):
 
 def _control(args):
     """The control surface with the preset, then the flags, applied (a flag not given keeps the preset's value)."""
-    from livechip.control.surface import Control, ControlError
     control = Control()
     try:
         if args.preset:
-            from livechip.control.presets import apply_preset, find_preset, load_preset
             preset = find_preset(args.preset)
             apply_preset(control, load_preset(preset))
             print(f"livechip: preset {preset}", file=sys.stderr)
@@ -83,14 +90,13 @@ def _model(args):
         raise LivechipError(f"{model_dir}: not a model folder (no config.json){hint}")
     print(f"livechip: model folder {model_dir}", file=sys.stderr)
     if args.worker == "thread":
-        from livechip.model.checkpoint import load_model
+        from livechip.model.checkpoint import load_model   # torch: only this worker loads it in this process
         return model_dir, load_model(model_dir)
     return model_dir, model_dir    # loaded by the model process; this one stays free of torch
 
 
 def _engine(args, control, model, model_dir, record_dir):
     """(engine, monitor): the engine, not started yet, and the UI's monitor (None without the UI)."""
-    from livechip.engine.engine import Engine, EngineConfig
     device = args.audio_device
     if device is not None and device.isdigit():
         device = int(device)
@@ -103,7 +109,6 @@ def _engine(args, control, model, model_dir, record_dir):
         args.no_tui = True
     monitor = None
     if not args.no_tui:
-        from livechip.control.monitor import Monitor
         monitor = Monitor()
     engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor)
     if record_dir is not None:
@@ -135,7 +140,6 @@ def _play(args, control, engine, monitor, record_dir):
         if monitor is None:
             engine.run(args.duration)
         else:
-            from livechip.tui import run_tui
             run_tui(control, monitor, duration=args.duration, stopped=lambda: engine.stopping)
     finally:
         if osc is not None:
@@ -168,8 +172,6 @@ def _report(engine, record_dir):
 
 def _start_osc(control, args, recordings):
     """The OSC control surface; a port already in use is one line, and the music goes on without it."""
-    from livechip.control.folders import Folders
-    from livechip.control.osc import start_osc_server
     host, port = args.osc_host, args.osc_port
     folders = None if args.osc_any_path else Folders(recordings=recordings, primes=Path(args.primes))
     try:
@@ -185,7 +187,6 @@ def _voices(text):
     """`--human P1,TR` -> ["P1", "TR"]."""
     if not text:
         return []
-    from livechip.core.events import VOICES
     voices = [v.strip().upper() for v in text.split(",") if v.strip()]
     bad = [v for v in voices if v not in VOICES]
     if bad:
@@ -203,7 +204,6 @@ def _midi_in(text):
 
 
 def devices_command(args):
-    from livechip.realtime import audio, midi_out as midi
     outs = audio.output_devices()
     print("Audio outputs:")
     if not outs:

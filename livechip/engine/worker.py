@@ -15,8 +15,9 @@ commands come through a pipe. After merges at ticks T1, T2, ... the engine keeps
 only if it is no later than every later merge's tick, which is exactly what the process kept of its history;
 after a restart (its tick is -1) it keeps none.
 
-torch is imported only where the model runs (the model process, or a ThreadWorker): the engine's process
-stays free of it with the default process worker; those imports sit inside the functions for that reason.
+torch and the model's numba kernels are imported only where the model runs (the model process, or a
+ThreadWorker): the engine's process stays free of them with the default process worker; those imports sit inside
+the functions for that reason.
 """
 
 import multiprocessing as mp
@@ -28,6 +29,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from livechip.core import events as ev
+from livechip.model.steer import Steering
 from livechip.realtime.ring import NEVER, Ring
 from livechip.core.errors import LivechipError
 
@@ -145,12 +147,12 @@ class ThreadWorker(Worker):
     def poll(self):
         if self.runner.frontier >= self.target:
             return []
-        import torch  # lazy: see the module's docstring
+        import torch   # lazy: see the module's docstring
         with torch.inference_mode():
             return self.runner.generate(self.target)
 
     def _send(self, msg):
-        import torch  # lazy: see the module's docstring
+        import torch   # lazy: see the module's docstring
         with torch.inference_mode():
             self.runner.apply(msg)
 
@@ -269,7 +271,7 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
     """The model process: generate up to the wanted tick, push the events, obey commands."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C belongs to the engine, which stops us
     try:
-        import torch  # lazy: see the module's docstring
+        import torch   # lazy: see the module's docstring
         torch.set_num_threads(threads)
         runner = _runner(_ready(source, int8, threads), settings, masked, max_rollback, primer)
         shm = shared_memory.SharedMemory(name=shm_name)
@@ -312,9 +314,9 @@ def _model_process(source, settings, masked, max_rollback, primer, threads, int8
 
 def _runner(model, settings, masked, max_rollback, primer):
     """A Runner for `model` (ready: see _ready), its memory primed with `primer`."""
-    import torch
+    import torch   # lazy: see the module's docstring
 
-    from livechip.model.stream import Stream
+    from livechip.model.stream import Stream   # lazy: see the module's docstring
     stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback, steering=_steering(settings))
     if primer:
         with torch.inference_mode():
@@ -330,7 +332,7 @@ def _ready(model, int8, threads):
     """The model as a worker runs it: loaded in eval mode from a folder or handed-over weights (a model object
     is taken as it is), in its int8 form if asked, its step kernels on `threads` threads and compiled (or
     loaded from numba's cache)."""
-    from livechip.model import kernels
+    from livechip.model import kernels   # lazy (numba): see the module's docstring
     kernels.set_threads(threads)
     if isinstance(model, (str, os.PathLike, tuple)):
         model = _load(model).eval()
@@ -343,33 +345,32 @@ def _ready(model, int8, threads):
 def _warm_up(model):
     """A few tokens on a scratch cache, so the one-token kernels are compiled (or loaded from numba's cache)
     before the engine starts its clock, not while the first notes are due."""
-    import torch
+    import torch   # lazy: see the module's docstring
 
-    from livechip.model.stream import Stream
-    from livechip.model.sampling import SamplingSettings
+    from livechip.model.stream import Stream   # lazy: see the module's docstring
+    from livechip.model.sampling import SamplingSettings   # lazy: see the module's docstring
     with torch.inference_mode():
         Stream(model, SamplingSettings(seed=0), max_rollback=4).generate_until(NEVER, max_tokens=3)
 
 
 def _sampling(d):
     """SamplingSettings from the dict the engine keeps (missing keys: the defaults)."""
-    from livechip.model.sampling import SamplingSettings
+    from livechip.model.sampling import SamplingSettings   # lazy: see the module's docstring
     return SamplingSettings(**{k: v for k, v in (d or {}).items()
                                if (v is not None or k == "seed") and k != "steering"})
 
 
 def _steering(d):
     """The Steering in the dict the engine keeps (none: no steering)."""
-    from livechip.model.steer import Steering
     return (d or {}).get("steering") or Steering()
 
 
 def _load(source):
     """A model from its folder, or from (config dict, state dict) handed over by the engine."""
     if isinstance(source, (str, os.PathLike)):
-        from livechip.model.checkpoint import load_model
+        from livechip.model.checkpoint import load_model   # lazy: see the module's docstring
         return load_model(source)
-    from livechip.model.txl import TransformerXL, TXLConfig
+    from livechip.model.txl import TransformerXL, TXLConfig   # lazy: see the module's docstring
     cfg, state = source
     model = TransformerXL(TXLConfig.from_dict(cfg))
     model.load_state_dict(state)
@@ -378,7 +379,7 @@ def _load(source):
 
 def _int8(model):
     """The model's int8 form (once: a model already in it is returned as it is)."""
-    from livechip.model.quantize import Int8Linear, quantize_int8
+    from livechip.model.quantize import Int8Linear, quantize_int8   # lazy: see the module's docstring
     return model if isinstance(model.output, Int8Linear) else quantize_int8(model)
 
 

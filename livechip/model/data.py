@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from livechip.core import events
 from livechip.formats import files
@@ -88,7 +89,6 @@ def load_songs(folder, progress=False, skipped=None) -> list[Song]:
     if not paths:
         raise LivechipError(f"{folder}: no .tx1.txt, .tx1.txt.gz or .mid files found")
     if progress:
-        from tqdm import tqdm
         paths = tqdm(paths, desc=f"reading {Path(folder).name}", unit="song", leave=False)
     songs = []
     for p in paths:

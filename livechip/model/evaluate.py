@@ -21,6 +21,7 @@ from contextlib import nullcontext
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from livechip.core import events
 from livechip.formats import tx1
@@ -107,7 +108,6 @@ def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, m
     todo = list(batches(arrays, batch_size, tgt_len, all_tokens))
     bar = None
     if progress:
-        from tqdm import tqdm
         bar = tqdm(total=len(todo), unit="seg", desc="eval", leave=False)
     try:
         total, count = nll(model, ((torch.from_numpy(i), torch.from_numpy(t)) for i, t in todo), mem_len, bar=bar)

@@ -179,7 +179,7 @@ _KEYED = _NOTE_ON & np.isin(_VOICE, KEYED_VOICES)
 @functools.lru_cache(maxsize=64)
 def ban_mask(steering):
     """The bool [V] tensor of note-ons the steering bans, or None when it bans none."""
-    import torch
+    import torch   # lazy: see the module's docstring
     banned = np.zeros(ev.N_TOKENS, dtype=bool)
     if steering.key is not None and steering.scale != "chromatic":
         banned |= _KEYED & ~np.isin(_PITCH % 12, sorted(steering.pitch_classes))
@@ -192,7 +192,7 @@ def ban_mask(steering):
 def density_bias(steering):
     """The float [V] tensor added to the logits: DENSITY_GAIN * log(density) on every note-on, 0 elsewhere; None
     at density 1."""
-    import torch
+    import torch   # lazy: see the module's docstring
     if steering.density == 1.0:
         return None
     return torch.from_numpy(np.where(_NOTE_ON, DENSITY_GAIN * math.log(steering.density), 0.0).astype(np.float32))

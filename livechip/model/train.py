@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 from livechip.core.errors import LivechipError
 from livechip.core.fileio import atomic_write
@@ -357,7 +358,6 @@ def train(cfg: TrainConfig):
 
     bar = None
     if hw.master and cfg.progress:
-        from tqdm import tqdm
         bar = tqdm(total=cfg.max_steps, initial=state.step, unit="step", dynamic_ncols=True)
     mems, val_ppl = None, float("nan")
     t0, mark = time.time() - state.elapsed, (time.time(), state.tokens)

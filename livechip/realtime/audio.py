@@ -11,6 +11,7 @@ to the tape. It creates no arrays, takes no locks, never logs and never raises: 
     out.start(); ...; out.stop()
 """
 
+import ctypes
 import threading
 import time
 
@@ -22,7 +23,7 @@ from livechip.apu.driver import DEFAULTS, Driver
 from livechip.realtime.ring import AUDIO, NEVER, Merge
 from livechip.core.errors import DeviceError
 from livechip.core.events import OFF, VOICES
-from livechip.realtime.system import quiet_stderr
+from livechip.realtime.system import quiet_stderr, realtime_priority
 
 STATS = 1 << 14         # callbacks remembered for timing figures
 REGS = 1 << 16          # register writes remembered for the recording (drained long before they wrap)
@@ -165,7 +166,7 @@ class AudioOut:
     """A sounddevice output stream whose callback renders `synth`."""
 
     def __init__(self, synth, device=None, block=None, channels=None):
-        import sounddevice as sd
+        import sounddevice as sd   # PortAudio: loaded only when a device is opened
         self.sd = sd
         self.synth = synth
         self.xruns = 0
@@ -227,7 +228,6 @@ class Pacer:
         self._thread.start()
 
     def _run(self):
-        from livechip.realtime.system import realtime_priority
         realtime_priority()
         v, n = self.synth, self.block
         period = n / v.rate
@@ -264,15 +264,13 @@ def init_portaudio(client_name="livechip-audio"):
     """
     global _CLIENT_NAME
     if _CLIENT_NAME is None:
-        import ctypes
         _CLIENT_NAME = ctypes.create_string_buffer(64)
     with quiet_stderr():
         try:
-            import sounddevice as sd
+            import sounddevice as sd   # PortAudio: loaded only when audio is wanted, and may be missing
         except OSError:
             return None
         try:
-            import ctypes
             lib = ctypes.CDLL(sd._libname)
             _CLIENT_NAME.value = client_name.encode()[:63]   # PortAudio keeps the pointer, not a copy
             lib.PaJack_SetClientName(_CLIENT_NAME)

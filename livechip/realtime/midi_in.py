@@ -17,9 +17,11 @@ import math
 import threading
 import time
 
+import rtmidi
+
 from livechip.core.errors import DeviceError
-from livechip.realtime.system import quiet_stderr
 from livechip.realtime.midi_out import open_port
+from livechip.realtime.system import quiet_stderr
 
 VIRTUAL = "livechip in"
 CLIENT = "livechip-in"    # the MIDI system's client name (on JACK the port is `livechip-in:livechip in`)
@@ -81,7 +83,6 @@ class MidiIn:
     # --- opening and watching the port -----------------------------------------------------------------
 
     def _open(self):
-        import rtmidi
         midi, self.api, self.port_name = open_port(rtmidi.MidiIn, CLIENT, self.name, self.port)
         midi.ignore_types(sysex=True, timing=not self.clock, active_sense=True)
         with self._lock:
