@@ -80,6 +80,15 @@ def test_gzip_compressed_vgz(tmp_path):
     assert len(vgm.read(path).cycles) == 5
 
 
+def test_gzip_bomb_is_refused(tmp_path):
+    # 65 MiB of zeros behind a valid header compress to ~65 KB: refused before they are unpacked in full
+    path = tmp_path / "bomb.vgz"
+    path.write_bytes(gzip.compress(_vgm([0x66]) + bytes(65 << 20), compresslevel=1))
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(FileFormatError, match="decompresses to more than 64 MiB"):
+        vgm.read(path)
+
+
 def test_waits_and_data_blocks(tmp_path):
     # 62 = 735 samples, 63 = 882, 7n = n + 1; a 67 data block (DMC samples) is skipped
     block = [0x67, 0x66, 0xC2, 0x04, 0x00, 0x00, 0x00, 0x00, 0xC0, 0xAA, 0x55]
@@ -94,7 +103,7 @@ def test_waits_and_data_blocks(tmp_path):
 @pytest.mark.parametrize("data,match", [
     (b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(100), "not a VGM file"),
     (b"", "not a VGM file"),
-    (b"\x1f\x8b\x08\x00" + bytes(40), "damaged gzip data"),
+    (b"\x1f\x8b\x08\x00" + bytes(40), "gzip data"),
     (_vgm(TONE)[:-2], "truncated"),
     (_vgm(TONE), "truncated"),                                             # no end command
     (_vgm([0xB4, 0x00]), "truncated"),

@@ -106,6 +106,16 @@ def _lfsr_step(x, mode):
 
 
 @njit(cache=True)
+def _catch_up(o, c, period, t1):
+    """Move silent channel `c`'s timer past `t1` by whole periods; how many it stepped."""
+    if o[c, NEXT] >= t1:
+        return 0
+    k = (t1 - o[c, NEXT] + period - 1) // period
+    o[c, NEXT] += k * period
+    return k
+
+
+@njit(cache=True)
 def _run_oscillators(o, f, buf, kern, noise_periods, t1, cyc0):
     """Run the four timers up to cycle t1 (exclusive), emitting a delta at every level change.
 
@@ -170,27 +180,20 @@ def _run_oscillators(o, f, buf, kern, noise_periods, t1, cyc0):
     # write back; timers of silent channels keep running (their phase matters when they sound again)
     if a0:
         o[0, NEXT] = n0
-    elif o[0, NEXT] < t1:
-        k = (t1 - o[0, NEXT] + p0 - 1) // p0
-        o[0, NEXT] += k * p0
-        s0 = (s0 + k) & 7
+    else:
+        s0 = (s0 + _catch_up(o, 0, p0, t1)) & 7
     if a1:
         o[1, NEXT] = n1
-    elif o[1, NEXT] < t1:
-        k = (t1 - o[1, NEXT] + p1 - 1) // p1
-        o[1, NEXT] += k * p1
-        s1 = (s1 + k) & 7
+    else:
+        s1 = (s1 + _catch_up(o, 1, p1, t1)) & 7
     if a2:
         o[2, NEXT] = n2
-    elif o[2, NEXT] < t1:
-        k = (t1 - o[2, NEXT] + p2 - 1) // p2
-        o[2, NEXT] += k * p2   # the sequencer does not step while the triangle is stopped
+    else:
+        _catch_up(o, 2, p2, t1)   # the sequencer does not step while the triangle is stopped
     if a3:
         o[3, NEXT] = n3
-    elif o[3, NEXT] < t1:
-        k = (t1 - o[3, NEXT] + p3 - 1) // p3
-        o[3, NEXT] += k * p3
-        for _ in range(k):
+    else:
+        for _ in range(_catch_up(o, 3, p3, t1)):
             x = _lfsr_step(x, mode)
     o[0, STEP], o[1, STEP], o[2, STEP] = s0, s1, s2
     o[3, LFSR] = x

@@ -14,17 +14,16 @@ with `$4015 = $0F`, because many logs assume the four channels are already enabl
 """
 
 import dataclasses
-import gzip
 import struct
-import zlib
 
 import numpy as np
 
 from livechip.apu.apu import NTSC, check_log
 from livechip.core.errors import FileFormatError
-from livechip.core.fileio import atomic_write
+from livechip.core.fileio import atomic_write, gunzip_limited, read_limited
 
 VGM_RATE = 44100
+MAX_BYTES = 64 << 20      # far above NES-MDB's largest VGM (1 MB); stops gzip bombs
 FDS_FLAG = 0x80000000
 
 # length in bytes (command included) of VGM commands for other chips, so they can be skipped
@@ -70,31 +69,20 @@ class Log:
 
 def read(path, ignore_other_chips=False):
     """Read a .vgm (or gzip-compressed .vgz) file into a `Log`."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        raise FileFormatError(path, f"cannot read ({e.strerror})") from None
+    data = read_limited(path, MAX_BYTES)
+    if len(data) > MAX_BYTES:
+        raise FileFormatError(path, f"larger than {MAX_BYTES >> 20} MiB")
     return parse(data, path, ignore_other_chips)
 
 
 def parse(data, path="<bytes>", ignore_other_chips=False):
     """Parse VGM bytes (plain or gzip-compressed) into a `Log` (see `read`)."""
-    data = _gunzip(data, path)
+    data = gunzip_limited(data, MAX_BYTES, path)
     start, total, clock = _header(data, path, ignore_other_chips)
     song = _Song(data, path, clock, ignore_other_chips)
     song.run(start)
     return Log(*check_log(song.cycles, song.addrs, song.values, what=str(path)), samples=max(song.sample, total),
                clock=clock)
-
-
-def _gunzip(data, path):
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
-        raise FileFormatError(path, f"damaged gzip data ({e})") from None
 
 
 def _u32(data, off):

@@ -16,12 +16,11 @@ bytes.
 """
 
 import gzip
-import zlib
 from pathlib import Path
 
 from livechip.core.errors import FileFormatError, LivechipError
 from livechip.core.events import PITCH_RANGE, TICKS_PER_SECOND, VOICES, NoteEvent, Score, event_order
-from livechip.core.fileio import atomic_write
+from livechip.core.fileio import atomic_write, gunzip_limited, read_limited
 
 MAX_TEXT_BYTES = 256 * 1024 * 1024  # far above the longest song (1.5 MB); stops gzip bombs
 MAX_TICKS = 24 * 3600 * TICKS_PER_SECOND  # a longer song is a corrupt or hostile file
@@ -59,13 +58,9 @@ def find_files(inputs):
 
 def read(path):
     """Read a .tx1.txt or .tx1.txt.gz file into a Score. Bad input raises FileFormatError."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_TEXT_BYTES + 1)
-    except OSError as e:
-        raise FileFormatError(path, e.strerror or str(e)) from None
+    data = read_limited(path, MAX_TEXT_BYTES)
     if data[:2] == b"\x1f\x8b":
-        data = _gunzip(path, data)
+        data = gunzip_limited(data, MAX_TEXT_BYTES, path)
     elif is_gzip_name(path):
         raise FileFormatError(path, "not a gzip file (name ends in .gz)", "byte 0")
     if len(data) > MAX_TEXT_BYTES:
@@ -75,19 +70,6 @@ def read(path):
     except UnicodeDecodeError as e:
         raise FileFormatError(path, "binary data, not TX1 text", f"byte {e.start}") from None
     return loads(text, path)
-
-
-def _gunzip(path, data):
-    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = d.decompress(data, MAX_TEXT_BYTES + 1)
-        if len(out) > MAX_TEXT_BYTES:
-            raise FileFormatError(path, f"decompresses to more than {MAX_TEXT_BYTES >> 20} MiB")
-        if not d.eof:
-            raise FileFormatError(path, "truncated gzip data")
-    except zlib.error as e:
-        raise FileFormatError(path, f"corrupt gzip data ({e})") from None
-    return out
 
 
 def loads(text, name="<text>"):

@@ -8,6 +8,7 @@ import mido
 
 from livechip.core.errors import FileFormatError
 from livechip.core.events import TICKS_PER_SECOND
+from livechip.core.fileio import read_limited
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_SECONDS = 24 * 3600  # a longer song is a corrupt or hostile file
@@ -25,11 +26,7 @@ class ImportReport:
 
 
 def open_file(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise FileFormatError(path, e.strerror or str(e)) from None
+    data = read_limited(path, MAX_FILE_BYTES)
     if len(data) > MAX_FILE_BYTES:
         raise FileFormatError(path, f"larger than {MAX_FILE_BYTES >> 20} MiB")
     return parse(data, path)
