@@ -139,7 +139,8 @@ def main():
         sys.setswitchinterval(args.switch_interval)
 
     from livechip.control.surface import Control
-    from livechip.engine.engine import DEFAULT_HORIZON, Engine, EngineConfig
+    from livechip.engine.config import DEFAULT_HORIZON
+    from livechip.engine.engine import Engine, EngineConfig
 
     def load_model(path):
         import torch

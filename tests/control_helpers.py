@@ -1,5 +1,7 @@
-"""Helpers for the control, OSC and preset tests: a state checker and a plain UDP OSC client."""
+"""Helpers for the control, OSC and preset tests: a state checker, a plain UDP OSC client, and the OSC server
+`livechip play` starts with a client of it."""
 
+import contextlib
 import dataclasses
 import math
 import socket
@@ -9,7 +11,8 @@ from pythonosc import osc_packet
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from livechip.apu.driver import Timbre
-from livechip.control.surface import RANGES, VOICE_MODES
+from livechip.control.osc import start_osc_server
+from livechip.control.surface import RANGES, VOICE_MODES, Control
 from livechip.core.events import VOICES
 
 
@@ -104,3 +107,15 @@ def free_udp_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+@contextlib.contextmanager
+def served(control=None, folders=None):
+    """(server, client): the OSC server `livechip play` starts, on a free loopback port, and a client of it."""
+    server = start_osc_server(Control() if control is None else control, "127.0.0.1", 0, folders)
+    client = Client(server.port)
+    try:
+        yield server, client
+    finally:
+        client.close()
+        server.close()

@@ -15,7 +15,7 @@ import pytest
 from livechip.apu.driver import Timbre
 from livechip.control.surface import Control
 from livechip.control.osc import DEFAULT_HOST, DEFAULT_PORT, setting_paths, start_osc_server
-from tests.control_helpers import Client, assert_valid_state, free_udp_port
+from tests.control_helpers import Client, assert_valid_state, free_udp_port, served
 
 COMPOUND = {"split", "channel_map", "drum_map"}
 
@@ -48,12 +48,8 @@ def sample(path):
 
 @pytest.fixture
 def osc():
-    control = Control()
-    server = start_osc_server(control, "127.0.0.1", 0)
-    client = Client(server.port)
-    yield control, server, client
-    client.close()
-    server.close()
+    with served() as (server, client):
+        yield server.control, server, client
 
 
 def test_defaults_are_loopback_and_port_9000():

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from livechip.control.surface import Control, ControlError
-from livechip.control.osc import start_osc_server
 from livechip.control.settings import ACTION_TABLE, READ_ONLY, SETTINGS, expand
-from livechip.tui.app import KEYS, LivechipApp, key_rows
-from tests.control_helpers import Client
+from livechip.tui.app import KEYS, LivechipApp
+from livechip.tui.keys import key_rows
+from tests.control_helpers import served
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference.md"
@@ -56,16 +56,13 @@ def test_the_reference_names_every_setting_and_action_of_the_table():
 
 
 @pytest.fixture
-def served():
-    server = start_osc_server(Control(), "127.0.0.1", 0)     # what `livechip play` starts
-    client = Client(server.port)
-    yield server, client
-    client.close()
-    server.close()
+def osc():
+    with served() as pair:
+        yield pair
 
 
-def test_every_documented_address_is_served_and_every_served_one_documented(served):
-    server, _ = served
+def test_every_documented_address_is_served_and_every_served_one_documented(osc):
+    server, _ = osc
     addresses = documented("Settings") + documented("Compound paths") + documented("Actions")
     concrete_addresses = {a for address in addresses for a in concrete(address)}
     assert len(concrete_addresses) > 230
@@ -76,8 +73,8 @@ def test_every_documented_address_is_served_and_every_served_one_documented(serv
     assert mapped - concrete_addresses == {f"/livechip/{a}" for a in SERVICE}
 
 
-def test_each_documented_setting_answers_over_udp_with_the_control_s_value(served):
-    server, client = served
+def test_each_documented_setting_answers_over_udp_with_the_control_s_value(osc):
+    server, client = osc
     for address in documented("Settings"):
         first = concrete(address)[0]
         value = server.control.get(first.removeprefix("/livechip/"))

@@ -8,14 +8,13 @@ import pytest
 from livechip.cli.main import build_parser
 from livechip.cli.play import _control
 from livechip.cli.steer import parse_steering
-from livechip.control.osc import start_osc_server
 from livechip.control.presets import load_preset, preset_data, preset_state, save_preset
 from livechip.control.state import steering
 from livechip.control.surface import Control, ControlError
 from livechip.core.errors import FileFormatError, LivechipError
 from livechip.model.steer import Steering
 from livechip.tui.app import LivechipApp
-from tests.control_helpers import Client
+from tests.control_helpers import served
 from tests.tui_helpers import run, screen_text, session_monitor
 
 
@@ -72,12 +71,8 @@ def test_ends_beyond_a_voice_s_notes_count_as_its_nearest_note():
 
 @pytest.fixture
 def osc():
-    control = Control()
-    server = start_osc_server(control, "127.0.0.1", 0)
-    client = Client(server.port)
-    yield control, client
-    client.close()
-    server.close()
+    with served() as (server, client):
+        yield server.control, client
 
 
 def test_osc_sets_gets_and_refuses(osc):

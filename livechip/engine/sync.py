@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from livechip.realtime.beat import GRIDS, SOURCES, BeatClock
+from livechip.realtime.beat import SOURCES, BeatClock
 from livechip.realtime.midi_clock import MESSAGES, ClockFollower
 
 POLL = 0.01             # seconds between looks at JACK transport or Link (MIDI clock comes as it comes)

@@ -26,8 +26,6 @@ after a change, and moved little by a bunch of ticks a missed JACK period delive
 
 import math
 
-import numpy as np
-
 from livechip.realtime.beat import BPM
 
 CLOCK, START, CONTINUE, STOP, POSITION = 0xF8, 0xFA, 0xFB, 0xFC, 0xF2
