@@ -27,6 +27,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from livechip.control import presets
@@ -75,6 +76,9 @@ class LivechipApp(App):
         Binding("plus,equals_sign", "zoom(-1)", "zoom", show=False, key_display="+", tooltip=ZOOM_HELP),
         *setting_keys("key"), *setting_keys("scale"), *setting_keys("density"),
     ]
+    # the screen's own state; a change redraws it (the watchers below)
+    zoom = reactive(1, init=False)           # index into ZOOMS
+    message = reactive(None, init=False)     # a line shown on the key line for a few seconds, or None
 
     def __init__(self, control, monitor, fps=FPS, quit_stops=True, stopped=None, ascii=False, zoom=1):
         super().__init__()
@@ -84,14 +88,13 @@ class LivechipApp(App):
         self.quit_stops = quit_stops
         self.stopped = stopped
         self.glyphs = ASCII if ascii else UNICODE
-        self.zoom = zoom                 # index into ZOOMS
+        self.set_reactive(LivechipApp.zoom, zoom)
         self.solo = None                 # the soloed voice, if any
         self.saved = {}                  # voice -> volume before mute/solo
         self.csnap = control.snapshot()
         self.msnap = None
         self.lines = {}
         self.lanes = []
-        self.message = None
         self._message_timer = None
         self._shown = {}
         self._tokens = None              # (time, tokens) for tokens/s when the engine reports only a count
@@ -113,6 +116,15 @@ class LivechipApp(App):
         self.refresh_view()
         if self.fps:
             self.set_interval(1 / self.fps, self.refresh_view)
+
+    def validate_zoom(self, zoom):
+        return max(0, min(len(ZOOMS) - 1, zoom))
+
+    def watch_zoom(self):
+        self.refresh_view()
+
+    def watch_message(self):
+        self.refresh_view()
 
     @property
     def spc(self):
@@ -174,15 +186,13 @@ class LivechipApp(App):
 
     def say(self, message, seconds=5.0):
         """Show a one-line message on the key line for a few seconds."""
-        self.message = message.splitlines()[0] if message else None
         if self._message_timer is not None:
             self._message_timer.stop()
         self._message_timer = self.set_timer(seconds, self._clear_message)
-        self.refresh_view()
+        self.message = message.splitlines()[0] if message else None
 
     def _clear_message(self):
         self.message = None
-        self.refresh_view()
 
     def on_print(self, event):
         line = event.text.strip()
@@ -307,8 +317,7 @@ class LivechipApp(App):
 
     def action_zoom(self, step):
         """step +1: more seconds per column (zoom out), -1: fewer (zoom in)."""
-        self.zoom = max(0, min(len(ZOOMS) - 1, self.zoom + step))
-        self.refresh_view()
+        self.zoom += step
 
     def action_help(self):
         if not isinstance(self.screen, HelpScreen):
