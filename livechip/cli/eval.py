@@ -8,7 +8,9 @@ from dataclasses import asdict, fields
 
 import torch
 
+from livechip.core import places
 from livechip.core.errors import LivechipError
+from livechip.formats import tx1
 from livechip.formats.tx1 import find_files
 from livechip.model import music
 from livechip.model.checkpoint import load_model
@@ -35,6 +37,7 @@ def command_line(args, cfg, mem_len):
     for k, v in {**asdict(cfg), "mem_len": mem_len}.items():
         words += [f"--{k.replace('_', '-')}", f"{v:g}" if isinstance(v, float) else str(v)]
     words += ["--int8"] * bool(args.int8) + ["--threads", str(args.threads or 1)]
+    words += ["--cold-start"] * args.cold_start
     return " ".join(map(shlex.quote, words))
 
 
@@ -46,8 +49,9 @@ def music_command(args):
     torch.set_num_threads(args.threads or 1)       # one thread unless told, as `livechip play` generates
     kernels.set_threads(args.threads or 1)
     model = _load(args)
+    primes = [] if args.cold_start else [tx1.read(p) for p in places.warm_primes(places.find_model(args.model))]
     t = time.time()
-    r = music.music_metrics(model, paths, cfg, progress=not (args.json or args.quiet))
+    r = music.music_metrics(model, paths, cfg, progress=not (args.json or args.quiet), primes=primes)
     r["model"], r["int8"] = str(args.model), bool(args.int8)
     r["command"] = command_line(args, cfg, r["settings"]["mem_len"])
     if args.json:

@@ -8,10 +8,12 @@ import torch
 from tqdm import tqdm
 
 from livechip.core import events as ev
+from livechip.core import places
 from livechip.core.errors import LivechipError
 from livechip.formats import files
 from livechip.model.checkpoint import load_model
 from livechip.model.generate import DEFAULT_SECONDS, generate
+from livechip.model.primes import write_primes
 from livechip.model.quantize import quantize_int8
 from livechip.model.sampling import SamplingSettings
 from livechip.cli.steer import parse_steering
@@ -54,6 +56,10 @@ def _bar(seconds, n_events, quiet):
 
 
 def generate_command(args):
+    if args.write_primes is not None:
+        return primes_command(args)
+    if args.output is None:
+        raise LivechipError("-o/--output is required: where to write the music (.tx1.txt or .mid)")
     out = Path(args.output)
     files.kind_of(out)   # a clear error now for a name that is neither TX1 nor MIDI, before any work
     _check_lengths(args)
@@ -99,3 +105,24 @@ def generate_command(args):
     print(f"{what} {out} ({result.generated} generated events, {len(result.score.events)} in all, "
           f"{seconds:.1f} s)")
     return 130 if result.interrupted else 0
+
+
+def primes_command(args):
+    """`--write-primes N`: the model folder's warm primes, written by the model (livechip.model.primes)."""
+    if args.write_primes < 1:
+        raise LivechipError(f"--write-primes must be at least 1, got {args.write_primes}")
+    folder = places.find_model(args.model) / places.PRIMES
+    try:
+        settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    except ValueError as e:
+        raise LivechipError(str(e)) from None
+    model = load_model(folder.parent)
+    model.eval()
+    for old in places.warm_primes(folder.parent):
+        old.unlink()
+    with torch.inference_mode():
+        paths = write_primes(model, folder, args.write_primes, seed=args.seed or 0, settings=settings)
+    print(f"livechip: {len(paths)} warm primes in {folder}")
+    if len(paths) < args.write_primes:
+        raise LivechipError(f"only {len(paths)} of {args.write_primes} takes were full enough to keep")
+    return 0

@@ -61,8 +61,11 @@ def _add_generate_commands(sub):
     p = sub.add_parser("generate", help="write new music: free, continuing a file, or around kept voices",
                        description="Generate music offline (as fast as the model runs) and write it as .tx1.txt "
                                    "or .mid. Ctrl-C stops and writes what exists so far.")
-    p.add_argument("-o", "--output", required=True, help="output file: .tx1.txt or .mid (DAW MIDI)")
+    p.add_argument("-o", "--output", help="output file: .tx1.txt or .mid (DAW MIDI); required but with --write-primes")
     p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
+    p.add_argument("--write-primes", type=int, metavar="N",
+                   help="instead: write N warm primes (the model's own music, which `play` starts from) into the "
+                        "model folder's primes/, replacing those there (docs/model.md)")
     n = p.add_mutually_exclusive_group()
     n.add_argument("--seconds", type=float, help="seconds of new music (default 30, or the rhythm's length)")
     n.add_argument("--events", type=int, help="number of new note events instead")
@@ -153,6 +156,8 @@ def _add_checkpoint_commands(sub):
     g.add_argument("--top-k", type=int, help="keep the k most probable tokens, 0 = all (default 32)")
     g.add_argument("--top-p", type=float, help="nucleus sampling mass, 1 = off (default 1.0)")
     g.add_argument("--seed", type=int, help="first seed: song i uses seed + i, take j seed + j (default 0)")
+    g.add_argument("--cold-start", action="store_true",
+                   help="unprimed takes from nothing, not from the model folder's warm primes as `play` starts")
     p.set_defaults(func=_command("eval", "eval_command"))
 
 
@@ -182,6 +187,9 @@ def _add_play_commands(sub):
     p.add_argument("--record", metavar="DIR", help="record the session into DIR on exit (.mid, .tx1.txt, .wav, .vgm); "
                    "takes (record/start, ctrl+r) go there too (default: recordings)")
     p.add_argument("--seed", type=int, help="random seed for the model's choices")
+    p.add_argument("--cold-start", action="store_true",
+                   help="start the model from nothing (the opening of a song) instead of from a few seconds of "
+                        "its own music it only hears (the model folder's warm primes)")
     p.add_argument("--temperature", type=float, help="sampling temperature (default 0.95)")
     p.add_argument("--horizon", type=float, metavar="SECONDS",
                    help="how far ahead of now the model keeps the music generated")
@@ -215,6 +223,8 @@ def _add_play_commands(sub):
                         "jack (JACK transport), link (Ableton Link: pip install 'livechip[link]'); default free")
     g.add_argument("--sync-port", metavar="NAME|INDEX", help="take MIDI clock from this existing port")
     g.add_argument("--bpm", type=float, help="the session's tempo while free (default 120)")
+    g.add_argument("--clock-out", action="store_true",
+                   help="lead: send MIDI clock (Start, Stop, 24 a beat) on the MIDI out port at the session's tempo")
     g.add_argument("--quantize", choices=tuple(GRIDS),
                    help="place the model's note-ons on this grid of the beat (default 1/16 when synced, else off)")
     p.set_defaults(func=_command("play", "play_command"))

@@ -1,6 +1,7 @@
 """`livechip play` (the instrument) and `livechip devices` (what it can play through)."""
 
 import os
+import random
 import signal
 import sys
 import time
@@ -16,6 +17,7 @@ from livechip.core import places
 from livechip.core.errors import LivechipError
 from livechip.core.events import VOICES
 from livechip.engine.engine import Engine, EngineConfig
+from livechip.formats import tx1
 from livechip.realtime import audio, midi_out as midi
 from livechip.tui import run_tui
 
@@ -66,6 +68,10 @@ def _check(args):
         raise LivechipError(f"--threads must be 1..256, got {args.threads}")
     if args.block_size is not None and not 16 <= args.block_size <= 8192:
         raise LivechipError(f"--block-size must be 16..8192 frames, got {args.block_size}")
+    if args.clock_out and args.no_midi:
+        raise LivechipError("--clock-out sends MIDI clock on the MIDI out port: not with --no-midi")
+    if args.clock_out and args.sync == "midi":
+        raise LivechipError("--clock-out leads with MIDI clock and --sync midi follows it: choose one")
 
 
 def _record_dir(args):
@@ -103,14 +109,16 @@ def _engine(args, control, model, model_dir, record_dir):
     cfg = EngineConfig(horizon=control.get("horizon"), rate=args.rate, block=args.block_size, audio_device=device,
                        audio=not args.no_audio, midi=not args.no_midi, midi_port=args.midi_port,
                        worker=args.worker, midi_in=_midi_in(args.midi_in), note_timeout=args.note_timeout,
-                       int8=args.int8, threads=args.threads, sync=args.sync, sync_port=_midi_in(args.sync_port))
+                       int8=args.int8, threads=args.threads, sync=args.sync, sync_port=_midi_in(args.sync_port),
+                       clock_out=args.clock_out)
     if not args.no_tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("livechip: not a terminal: running without the UI (as with --no-tui)", file=sys.stderr)
         args.no_tui = True
     monitor = None
     if not args.no_tui:
         monitor = Monitor()
-    engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor)
+    engine = Engine(model, cfg, control=control, model_dir=model_dir, monitor=monitor,
+                    primer=() if args.cold_start else _warm_prime(model_dir, control.get("seed")))
     if record_dir is not None:
         engine.takes.folder = record_dir     # record/start .. record/stop takes go there too
     return engine, monitor
@@ -168,6 +176,17 @@ def _report(engine, record_dir):
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _warm_prime(model_dir, seed):
+    """One of the model folder's warm primes, by the session's seed (None: any): the model starts from it
+    without playing it; () where the folder has none."""
+    found = places.warm_primes(model_dir)
+    if not found:
+        return ()
+    path = found[random.Random(seed).randrange(len(found))]
+    print(f"livechip: the model starts from its own music ({path.name}, heard, not played)", file=sys.stderr)
+    return tx1.read(path)
 
 
 def _start_osc(control, args, recordings):

@@ -19,6 +19,7 @@ import platformdirs
 USER_PRESETS = platformdirs.user_config_path("livechip") / "presets"
 USER_MODELS = platformdirs.user_data_path("livechip") / "models"
 DEFAULT_MODEL = "default"
+PRIMES = "primes"       # a model folder's warm primes (livechip.model.primes): its own music, .tx1.txt
 
 
 def shipped(kind):
@@ -48,3 +49,8 @@ def find_model(name_or_path=None):
         if (d / s).is_dir():
             return d / s
     return path
+
+
+def warm_primes(model_dir):
+    """The warm primes of a model folder (`primes/*.tx1.txt`), sorted; none for a folder without them."""
+    return sorted((Path(model_dir) / PRIMES).glob("*.tx1.txt")) if model_dir is not None else []

@@ -2,14 +2,16 @@
 
 `Band` is the part of `Engine` (a base class of it: its state is set in Engine.__init__) that opens the beat's
 source, starts and stops the model with the band's transport, matches the model's tempo to the band's while
-its notes are placed on a grid, and tells Control the band's tempo and beat.
+its notes are placed on a grid, tells Control the band's tempo and beat, and leads (`--clock-out`: MIDI clock
+for the session's beat on the MIDI out port).
 """
 
 import time
 
-from livechip.engine.sync import Sync, match_tempo
 from livechip.core import events as ev
+from livechip.engine.sync import Sync, match_tempo
 from livechip.realtime.beat import GRIDS
+from livechip.realtime.clock_out import ClockOut
 
 MATCH_EVERY = 2.0       # seconds between two looks at the model's tempo while its notes are placed on a grid
 MATCH_SPAN = 8.0        # seconds of the model's latest notes it is told from
@@ -31,6 +33,18 @@ class Band:
         if self.cfg.sync != "free":
             self._paused = 0          # the model waits for the band's start
             self.log(f"sync: following {self.sync.describe()}; the model plays while the band's transport runs")
+
+    def _lead(self):
+        """--clock-out: MIDI clock on the port the notes go to, from the session's beat clock."""
+        if self.cfg.clock_out and self.midi is not None:
+            self.clock_out = ClockOut(self.sync.beats, self.clock, self.midi)
+            self.clock_out.start()
+            self.log(f"MIDI clock out: on {self.midi.describe()}, at the session's tempo")
+
+    def _stop_leading(self):
+        """Stop sending clock (a DAW following hears Stop), before the MIDI port closes."""
+        if self.clock_out is not None:
+            self.clock_out.stop()
 
     def _tell_beat(self, beat):
         """The band's tempo (while following it) and each new whole beat to Control: subscribers hear them."""
@@ -76,3 +90,5 @@ class Band:
             self._match = None
         if not self.sync.set_bpm(s["bpm"], round(self.clock.now())) and s["bpm"] != self._bpm_told[0]:
             self.control.tell("bpm", self._bpm_told[0])     # following, the band's tempo stands
+        if self.clock_out is not None:
+            self.clock_out.notify()

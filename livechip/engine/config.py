@@ -24,3 +24,4 @@ class EngineConfig:
     note_timeout: float = 20.0          # seconds a player's key may stay down before it counts as stuck
     sync: str = "free"                  # where the beat comes from: free, midi, jack, link (engine.sync)
     sync_port: object = None            # MIDI clock from this existing port (None: on MIDI in)
+    clock_out: bool = False             # lead: send MIDI clock for the session's beat on the MIDI out port

@@ -77,7 +77,7 @@ class Engine(Timeline, Jam, Actions, Band):
         self.scheduled = EventLog()  # (frame, tick, voice index, pitch) of every event in the ring, in ring order
         self.lock = threading.Lock() # guards `scheduled` and worker calls between the engine thread and callers
         # made by start()
-        self.rate = self.clock = self.tempo = self.synth = self.player = self.sync = None
+        self.rate = self.clock = self.tempo = self.synth = self.player = self.sync = self.clock_out = None
         self.audio = self.recorder = self.midi = self.sender = self.worker = None
         self.running = False
         self.failed = None
@@ -172,6 +172,7 @@ class Engine(Timeline, Jam, Actions, Band):
             self.sender = mio.Sender(self._rings(), self.clock, self.midi, velocity=self.roles.velocity)
             self.sender.program_changes()
             self.log(f"MIDI out: {self.midi.describe()}, channels 1-4 = P1 P2 TR NO")
+            self._lead()
         except DeviceError as e:
             self.log(f"MIDI out: {e}; not sending MIDI")
             self.midi = self.sender = None
@@ -259,6 +260,7 @@ class Engine(Timeline, Jam, Actions, Band):
             self.log(f"stop: {', '.join(busy)} did not end within {THREAD_STOP_WAIT:g} s; leaving what they use open")
             self.device_hung = True
         self.running = False
+        self._stop_leading()
         if self.sender is not None:
             self.sender.stop()
         if self.audio is not None:
@@ -383,9 +385,9 @@ class Engine(Timeline, Jam, Actions, Band):
             self.failed = f"cannot restart the model: {e}"
             self._stop.set()
             return
-        # the new model goes on from the end of its primer, from now on the clock
+        # the new model goes on from the end of its primer (its tick 0), from now on the clock
         start = max(self.synth.frame, self._last_frame(), round(self.clock.now()))
-        self.tempo = TempoMap(self.rate, self.tempo.tempo, tick0=primer.end if primer else 0, frame0=start)
+        self.tempo = TempoMap(self.rate, self.tempo.tempo, frame0=start)
         self.log(f"model process restarted ({self.restarts} of {RESTARTS})")
 
     def panic(self):

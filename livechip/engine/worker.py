@@ -318,10 +318,12 @@ def _runner(model, settings, masked, max_rollback, primer):
 
     from livechip.model.stream import Stream   # lazy: see the module's docstring
     stream = Stream(model, _sampling(settings), masked, max_rollback=max_rollback, steering=_steering(settings))
+    runner = Runner(stream)
     if primer:
         with torch.inference_mode():
             stream.prime(primer)
-    return Runner(stream)
+        runner.base = -stream.frontier     # the engine's tick 0 is the primer's end: the model goes on from there
+    return runner
 
 
 def _shifted(events, ticks):

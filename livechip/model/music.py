@@ -39,6 +39,7 @@ BIN = TPS // 100            # onset-interval bin: 10 ms
 N_BINS = 100                # intervals up to 1 s
 SHORT = TPS // 50           # a note shorter than 20 ms is one no NES driver plays as a note
 MELODIC = ("P1", "P2", "TR")
+FIRST = 2.0                 # seconds: the opening of an unprimed take ("music from its first second")
 DEFAULT_MEM_LEN = 512       # generation memory when the model folder names none
 
 
@@ -189,15 +190,20 @@ def continuation(model, scores, cfg, done=lambda s: None):
     return out, chosen
 
 
-def unprimed(model, cfg, done=lambda s: None):
-    """take_stats of each unprimed take."""
-    t = round(cfg.take_seconds * TPS)
-    stats = []
+def unprimed(model, cfg, primes=(), done=lambda s: None):
+    """take_stats of each unprimed take, whole and its first FIRST seconds. A take starts as `play` does: from
+    one of the model folder's warm primes (`primes`, Scores: heard by the model, not counted) where it has some."""
+    t, f = round(cfg.take_seconds * TPS), round(FIRST * TPS)
+    whole, first = [], []
     for j in range(cfg.takes):
-        score = generate(model, cfg.sampling(cfg.seed + j), seconds=cfg.take_seconds).score
-        stats.append(take_stats(notes(score), 0, t))
+        primer = primes[j % len(primes)] if primes else None
+        score = generate(model, cfg.sampling(cfg.seed + j), seconds=cfg.take_seconds, primer=primer).score
+        t0 = primer.end if primer is not None else 0
+        own = [n for n in notes(score) if n[2] >= t0]     # the model's notes, not the primer's
+        whole.append(take_stats(own, t0, t0 + t))
+        first.append(take_stats(own, t0, t0 + f))
         done(cfg.take_seconds)
-    return stats
+    return whole, first
 
 
 def against(takes, test):
@@ -215,10 +221,11 @@ def against(takes, test):
     return out
 
 
-def music_metrics(model, paths, cfg=None, progress=False):
+def music_metrics(model, paths, cfg=None, progress=False, primes=()):
     """The music metrics of `model` (a TransformerXL, or its int8 form) on the TX1 files `paths`: a dict with
-    "continuation" (key and groove) and "unprimed" (density, sounding, silence, short notes) against the
-    files' own figures, and the settings used."""
+    "continuation" (key and groove) and "unprimed" (density, sounding, silence, short notes; the same for the
+    takes' first FIRST seconds) against the files' own figures, and the settings used. `primes`: the warm
+    primes the unprimed takes start from, as `play` does (see livechip.model.primes)."""
     cfg = cfg or MusicConfig()
     scores = [(s, notes(s)) for s in map(tx1.read, paths)]
     test = pooled([take_stats(nts, 0, s.end) for s, nts in scores if s.end > 0])
@@ -239,7 +246,10 @@ def music_metrics(model, paths, cfg=None, progress=False):
                 r["continuation"], chosen = continuation(model, scores, cfg, bar.update if bar else lambda s: None)
                 r["continuation"]["songs"] = [Path(paths[j]).name for j in chosen]
             if cfg.takes:
-                r["unprimed"] = against(unprimed(model, cfg, bar.update if bar else lambda s: None), test)
+                whole, first = unprimed(model, cfg, primes, bar.update if bar else lambda s: None)
+                r["unprimed"] = against(whole, test)
+                r["unprimed"]["first"] = against(first, test)
+                r["unprimed"]["warm_primes"] = len(primes)
     finally:
         model.gen_mem_len = saved
         model.train(was_training)
@@ -274,4 +284,12 @@ def table(r):
                           ("short_notes", "share of notes < 20 ms")):
             lines.append(f"  {what:<44}{f(u[key]['model'], 3):>8}{f(u[key]['test'], 3):>8}")
         lines.append(f"  {'worst take silent':<44}{f(u['silent']['worst'], 3):>8}")
+        first = u["first"]
+        head = f"their first {FIRST:g} s" + (f" (from {u['warm_primes']} warm primes)" if u["warm_primes"] else "")
+        lines.append(f"  {head:<44}{'model':>8}{'test':>8}{'ratio':>8}")
+        for v, d in first["notes_per_second"].items():
+            ratio = "-" if d["ratio"] is None else f"{d['ratio']:.2f}x"
+            lines.append(f"    {'notes/s ' + v:<42}{f(d['model']):>8}{f(d['test']):>8}{ratio:>8}")
+        lines.append(f"    {'share of time all silent':<42}{f(first['silent']['model'], 3):>8}"
+                     f"{f(first['silent']['test'], 3):>8}")
     return "\n".join(lines)
