@@ -87,7 +87,10 @@ def env(tmp_path):
 def test_the_wheel_holds_the_model_the_presets_and_every_module(src, wheel):
     with zipfile.ZipFile(wheel) as z:
         sizes = {i.filename: i.file_size for i in z.infolist()}
-    for f in MODEL_FILES:
+    default = src / "models" / "default"
+    primes = [p.relative_to(default).as_posix() for p in places.warm_primes(default)]
+    assert primes, "the default model ships warm primes"
+    for f in (*MODEL_FILES, *primes):
         assert sizes.get(f"livechip/shipped/models/default/{f}") == (src / "models" / "default" / f).stat().st_size, f
     presets = {n.rsplit("/", 1)[1] for n in sizes if n.startswith("livechip/shipped/presets/")}
     assert presets == {p.name for p in (src / "presets").glob("*.toml")} and "lakhnes.toml" in presets
@@ -140,6 +143,7 @@ def test_play_from_the_wheel_runs_the_shipped_model(venv, plays):
     stderr = played(plays, "plain")
     assert logged(stderr, "model folder") == (site / "livechip/shipped/models/default").resolve()
     assert "model: default (int8) in its own process" in stderr
+    assert "the model starts from its own music" in stderr      # the shipped warm primes
 
 
 @pytest.mark.slow
