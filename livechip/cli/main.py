@@ -206,6 +206,17 @@ def _add_play_commands(sub):
                         "at the default model's 512-token memory, the same perplexity); --no-int8: float32")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for the model (default 1: leave the other cores to audio and MIDI)")
+    _add_jam_options(p)
+    _add_steering_options(p, density=None)
+    _add_sync_options(p)
+    p.set_defaults(func=_command("play", "play_command"))
+
+    p = sub.add_parser("devices", help="list audio outputs and MIDI ports")
+    p.set_defaults(func=_command("play", "devices_command"))
+
+
+def _add_jam_options(p):
+    """MIDI in: what the player plays (docs/playing.md#jamming)."""
     p.add_argument("--midi-in", metavar="NAME|INDEX",
                    help="play along from this MIDI input port (part of its name, or its index; `none`: no MIDI "
                         "in); default: a virtual port `livechip in`")
@@ -216,7 +227,10 @@ def _add_play_commands(sub):
                    help="one-channel keyboard split: keys below NOTE on channel 1 play TR, the others P1")
     p.add_argument("--note-timeout", type=float, default=20.0, metavar="SECONDS",
                    help="release a key held this long without its note-off (default 20)")
-    _add_steering_options(p, density=None)
+
+
+def _add_sync_options(p):
+    """In time with the band: where the beat comes from, the tempo, the grid, and leading (docs/sync.md)."""
     g = p.add_argument_group("in time with the band (docs/sync.md)")
     g.add_argument("--sync", choices=SOURCES, default="free",
                    help="follow the band's tempo and transport: midi (MIDI clock on `livechip in` or --sync-port), "
@@ -227,10 +241,6 @@ def _add_play_commands(sub):
                    help="lead: send MIDI clock (Start, Stop, 24 a beat) on the MIDI out port at the session's tempo")
     g.add_argument("--quantize", choices=tuple(GRIDS),
                    help="place the model's note-ons on this grid of the beat (default 1/16 when synced, else off)")
-    p.set_defaults(func=_command("play", "play_command"))
-
-    p = sub.add_parser("devices", help="list audio outputs and MIDI ports")
-    p.set_defaults(func=_command("play", "devices_command"))
 
 
 # --- train (training, fine-tuning, MIDI adaptation) -----------------------------------------
@@ -281,7 +291,10 @@ def _add_train_commands(sub):
     g.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_false", default=None, help="no progress bar")
     p.set_defaults(func=_command("train", "train_command"))
+    _add_adapt_command(sub)
 
+
+def _add_adapt_command(sub):
     p = sub.add_parser("adapt", help="turn multi-instrument MIDI files into NES four-voice TX1 training data",
                        description="The LakhNES transfer mapping: monophonic melodic instruments in NES range are "
                                    "assigned to P1, P2 and TR in several random ways per song, a percussion part "
