@@ -203,7 +203,7 @@ def _add_play_commands(sub):
                    help="run the model in its own process (default) or in the engine's thread")
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
                    help="run the model's int8 form (int8 weights, keys and values; the default: about twice as fast "
-                        "at the default model's 512-token memory, the same perplexity); --no-int8: float32")
+                        "at the default model's 768-token memory, the same perplexity); --no-int8: float32")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for the model (default 1: leave the other cores to audio and MIDI)")
     _add_jam_options(p)
