@@ -5,7 +5,7 @@ Checked here: free at its own tempo, the model's note-ons land on the 16th notes
 within 5 % of the source at each tempo (not following, it would show 120), the model's note-ons land on the
 source's 16th notes, no model note from 0.5 s after Stop, model notes again after Start. How closely at
 64-frame periods (the targets: within 0.5 bpm, 90 % of note-ons within 4 ms) is measured by
-bench/bench_sync_play.py: this machine's JACK misses many 64-frame periods.
+bench/bench_sync_play.py, on a quiet machine (a JACK period missed under load delays what it carries).
 """
 
 import numpy as np
