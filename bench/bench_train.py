@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/bench_train.py                # everything: 1 and 2 threads, both sizes, every option
     .venv/bin/python bench/bench_train.py --quick        # a smoke test: shipped size, 1 thread, 1 step, no compile
-    .venv/bin/python bench/bench_train.py --steps 20 --budget 60 --threads 2 --size 6x256
+    .venv/bin/python bench/bench_train.py --steps 20 --budget 60 --threads 2 --size 8x384
 
 First the machine: square float32 and bfloat16 matrix products (GFLOP/s) at each thread count. Then, for the
-shipped size (models/default/config.json) and a larger one (6 layers, d_model 256, 4 heads x 64, d_inner
-1024), the step `livechip train` runs (livechip.model.train.train_step: forward with memory, backward, clipped
+shipped size (models/default/config.json) and a larger one (8 layers, d_model 384, 6 heads x 64, d_inner
+1536), the step `livechip train` runs (livechip.model.train.train_step: forward with memory, backward, clipped
 AdamW) on batches of the NES-MDB valid split: eager float32 with torch's default AdamW, then one change at a
 time: AdamW foreach, AdamW fused, bfloat16 autocast on the CPU (`--cpu-bf16`), torch.compile, and the batch x
 segment shapes 16 x 256 and 64 x 64 (4,096 tokens a step like 32 x 128). FLOPs per token are counted once per
@@ -41,7 +41,7 @@ from livechip.model.txl import TransformerXL, TXLConfig
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT.parent / "shared" / "data" / "nesmdb_tx1" / "valid"
 SIZES = {"shipped": None,   # models/default/config.json
-         "6x256": dict(n_layer=6, n_head=4, d_head=64, d_model=256, d_inner=1024, tgt_len=128, mem_len=128)}
+         "8x384": dict(n_layer=8, n_head=6, d_head=64, d_model=384, d_inner=1536, tgt_len=128, mem_len=128)}
 BF16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)   # noqa: E731
 # name: (batch, segment, AdamW implementation, autocast, compile)
 OPTIONS = {
