@@ -118,10 +118,13 @@ def primes_command(args):
         raise LivechipError(str(e)) from None
     model = load_model(folder.parent)
     model.eval()
-    for old in places.warm_primes(folder.parent):
-        old.unlink()
-    with torch.inference_mode():
-        paths = write_primes(model, folder, args.write_primes, seed=args.seed or 0, settings=settings)
+    try:
+        for old in places.warm_primes(folder.parent):
+            old.unlink()
+        with torch.inference_mode():
+            paths = write_primes(model, folder, args.write_primes, seed=args.seed or 0, settings=settings)
+    except OSError as e:
+        raise LivechipError(f"cannot write the warm primes into {folder}: {e.strerror or e}") from None
     print(f"livechip: {len(paths)} warm primes in {folder}")
     if len(paths) < args.write_primes:
         raise LivechipError(f"only {len(paths)} of {args.write_primes} takes were full enough to keep")
