@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from livechip.realtime.midi_clock import CLOCK, CONTINUE, POSITION, PPQN, SPP_TICKS, START, STOP
-from livechip.realtime.system import realtime_priority
+from livechip.realtime.system import realtime_priority, until_due
 
 STATS = 1 << 14         # send-time errors kept
 
@@ -119,13 +119,8 @@ class ClockOut:
                     self.wake.clear()
                     continue
                 due = self.clock.monotonic_at(frame) + self.delay
-                d = due - time.monotonic()
-                if d > 0.002:
-                    self.wake.wait(min(d - 0.001, 0.01))    # wake early; a change of the beat clock is seen then
-                    self.wake.clear()
-                    continue
-                if d > 0:
-                    time.sleep(d)
+                if not until_due(due, self.wake, 0.01):
+                    continue                               # a change of the beat clock is seen then
                 if tick:
                     self.out.send([CLOCK])
                     self.errors[self.n % STATS] = time.monotonic() - due

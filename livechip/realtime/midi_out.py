@@ -21,7 +21,8 @@ from livechip.realtime.ring import MIDI, NEVER, Merge
 from livechip.core.errors import DeviceError
 from livechip.core.events import OFF, VOICES
 from livechip.formats.midi import DAW_PROGRAM, NOISE_TO_DRUM
-from livechip.realtime.system import alsa_sequencer_available, jack_client_stalled, jack_clients, jack_server_running, quiet_stderr, realtime_priority
+from livechip.realtime.system import (alsa_sequencer_available, jack_client_stalled, jack_clients,
+                                      jack_server_running, quiet_stderr, realtime_priority, until_due)
 
 NOTE_ON, NOTE_OFF, CONTROL, PROGRAM = 0x90, 0x80, 0xB0, 0xC0
 ALL_SOUND_OFF, ALL_NOTES_OFF = 120, 123
@@ -211,14 +212,8 @@ class Sender:
                     self.wake.wait(0.01)
                     self.wake.clear()
                     continue
-                due = self.clock.monotonic_at(t) + self.delay
-                d = due - time.monotonic()
-                if d > 0.002:
-                    self.wake.wait(d - 0.001)    # wake a little early; new or revoked events are seen then
-                    self.wake.clear()
-                    continue
-                if d > 0:
-                    time.sleep(d)
+                if not until_due(self.clock.monotonic_at(t) + self.delay, self.wake):
+                    continue                     # new or revoked events are seen then
                 self._send_due(time.monotonic())
         except Exception as e:   # noqa: BLE001 - a dead MIDI port must not take the instrument down
             self.failed = e

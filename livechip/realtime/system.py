@@ -6,6 +6,7 @@ of library noise.
 """
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -121,3 +122,18 @@ def finishes(fn, seconds):
             done.set()
     threading.Thread(target=run, name="livechip-stop", daemon=True).start()
     return done.wait(seconds)
+
+
+def until_due(due, wake, longest=math.inf):
+    """A sender's wait for monotonic time `due`: sleep until a little before it on `wake` (so new work is seen
+    then), the rest without. True once `due` has come; False when it woke early (or waited `longest` seconds)
+    and should look again."""
+    d = due - time.monotonic()
+    if d > 0.002:
+        wake.wait(min(d - 0.001, longest))
+        wake.clear()
+        return False
+    if d > 0:
+        time.sleep(d)
+    return True
+
