@@ -65,14 +65,18 @@ def test_the_same_groove_in_other_notes_is_1_and_a_different_one_is_lower():
     prime = line(C_MAJOR, 0.25, 0, 10) + line((1, 9), 0.5, 0, 10, voice="NO")
     same = song(prime, line(F_SHARP_MAJOR, 0.25, 10, 20), line((3, 12), 0.5, 10, 20, voice="NO"), end=20)
     assert cosine(*windows(same, onset_intervals)) == pytest.approx(1.0)
-    faster = song(prime, line(C_MAJOR, 0.13, 10, 20), line((1, 9), 0.33, 10, 20, voice="NO"), end=20)
+    # notes every 0.13 s and drums every 0.39 s, 50 ms after them: no interval of 0 or 0.25 s in common
+    faster = song(prime, line(C_MAJOR, 0.13, 10, 20), line((1, 9), 0.39, 10.05, 20, voice="NO"), end=20)
     assert cosine(*windows(faster, onset_intervals)) == 0.0
 
 
-def test_onset_intervals_are_per_voice_in_10_ms_bins_up_to_1_s():
+def test_onset_intervals_are_between_the_note_ons_of_all_voices_in_10_ms_bins_up_to_1_s():
     s = song(line((60,), 0.25, 0, 2), line((40,), 0.5, 0, 2, voice="TR"), line((5,), 1.5, 0, 3, voice="NO"), end=3)
     h = onset_intervals(notes(s), 0, s.end)
-    assert h[25] == 7 and h[50] == 3 and h.sum() == 10    # P1's 7 intervals of 0.25 s, TR's 3 of 0.5; NO's 1.5 s: out
+    # note-ons at 0 (x3), 0.25, 0.5 (x2), 0.75, 1 (x2), 1.25, 1.5 (x3), 1.75: 6 intervals of 0, 7 of 0.25 s
+    assert h[0] == 6 and h[25] == 7 and h.sum() == 13
+    gap = song(line((60,), 1.5, 0, 3), end=3)                      # 1.5 s apart: out of the histogram
+    assert onset_intervals(notes(gap), 0, gap.end).sum() == 0
 
 
 def test_cosine_and_the_scale():

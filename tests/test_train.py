@@ -121,6 +121,18 @@ def test_fine_tuning_starts_from_the_given_model(trained, songs_dir, tmp_path):
     assert nll(tuned, songs_dir) < nll(base, songs_dir) + 0.2
 
 
+def test_fine_tuning_may_change_the_segment_and_memory_lengths(trained, songs_dir, tmp_path):
+    out = tmp_path / "longer"
+    rc = main(["train", str(songs_dir), "--valid", str(songs_dir), "-o", str(out), "--init",
+               str(trained / "best"), "--max-steps", "2", "--eval-every", "2", "--tgt-len", "16", "--mem-len", "96",
+               "--batch-size", "4", "--lr", "1e-4", "--warmup", "1", "--eval-tokens", "0", "--threads", "1", "-q"])
+    assert rc == 0
+    tuned = load_model(out / "best")
+    assert (tuned.cfg.tgt_len, tuned.cfg.mem_len) == (16, 96)          # not architecture: the options win
+    assert load_model(trained / "best").cfg.mem_len == 32
+    assert "tgt_len 16, mem_len 96" in (out / "best" / "README.md").read_text()
+
+
 def test_learning_rate_warms_up_then_decays_to_the_minimum():
     cfg = train.TrainConfig(lr=1e-3, min_lr=1e-4, warmup=10, max_steps=100)
     lrs = [train.lr_at(s, cfg) for s in range(101)]

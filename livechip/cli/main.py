@@ -257,7 +257,8 @@ def _add_train_commands(sub):
     p.add_argument("--valid", metavar="DIR", help="validation folder (default DATA/valid, else 1 song in 20 of DATA)")
     p.add_argument("--init", metavar="MODEL", help="fine-tune: start from this model folder (keeps its architecture)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out (weights, optimizer, step)")
-    g = p.add_argument_group("model (a new one; ignored with --init and --resume)")
+    g = p.add_argument_group("model (a new one; ignored with --init and --resume, except --tgt-len and --mem-len, "
+                             "which change an --init model's)")
     for name, default in (("n-layer", 4), ("n-head", 4), ("d-head", 64), ("d-model", 256), ("d-inner", 1024),
                           ("tgt-len", 128), ("mem-len", 128)):
         g.add_argument("--" + name, type=int, help=f"default {default}")

@@ -5,8 +5,8 @@ On a split of TX1 files (the test split):
 - **Continuation.** `songs` files of at least prime + continuation seconds (default 24 songs, 10 s + 20 s),
   spread evenly over the sorted eligible files, each primed with its first 10 s and continued for 20 s by the
   model. Key: the cosine similarity between the pitch-class histogram (P1, P2, TR, weighted by duration) of the
-  prime and that of the continuation. Groove: the same for the histogram of onset intervals (each voice's time
-  from one note-on to its next, 10 ms bins up to 1 s). Each is measured for the model's continuation, the
+  prime and that of the continuation. Groove: the same for the histogram of onset intervals (the time from
+  one note-on to the next, of any voice, 10 ms bins up to 1 s). Each is measured for the model's continuation, the
   song's own (real) one and an unrelated one (the next chosen song's 10..30 s), and scaled so that unrelated
   = 0 and real = 1.
 - **Unprimed takes.** `takes` seeds x 60 s from nothing: note-ons per second of each voice against the split's,
@@ -102,14 +102,13 @@ def pitch_classes(nts, t0, t1):
 
 
 def onset_intervals(nts, t0, t1):
-    """[N_BINS] counts of the intervals between a voice's successive note-ons within [t0, t1), 10 ms bins."""
+    """[N_BINS] counts of the intervals between successive note-ons (of any voice) within [t0, t1), 10 ms bins;
+    notes struck together give intervals of 0."""
+    starts = sorted(s for v, p, s, e in nts if t0 <= s < t1)
     h = np.zeros(N_BINS)
-    last = {}
-    for v, p, s, e in sorted(nts, key=lambda n: n[2]):
-        if t0 <= s < t1:
-            if v in last and s - last[v] < N_BINS * BIN:
-                h[(s - last[v]) // BIN] += 1
-            last[v] = s
+    for d in np.diff(starts):
+        if d < N_BINS * BIN:
+            h[d // BIN] += 1
     return h
 
 

@@ -39,9 +39,9 @@ class TrainConfig:
     data: str = "../shared/data/nesmdb_tx1"   # folder with train/ and valid/, or a folder of songs
     valid: str | None = None                  # validation folder (default: DATA/valid, else 5% of DATA)
     out: str = "runs/train"
-    init: str | None = None                   # start from this model folder (fine-tuning); its config wins
+    init: str | None = None                   # start from this model folder (fine-tuning); its architecture wins
     resume: bool = False
-    # model (ignored with init or resume)
+    # model (ignored with init or resume, except the segment and memory lengths, which init may change)
     n_layer: int = 4
     n_head: int = 4
     d_head: int = 64
@@ -49,8 +49,8 @@ class TrainConfig:
     d_inner: int = 1024
     dropout: float = 0.1
     dropatt: float = 0.0
-    tgt_len: int = 128
-    mem_len: int = 128
+    tgt_len: int | None = None                # training segment (None: 128, or the init model's)
+    mem_len: int | None = None                # training memory (None: 128, or the init model's)
     # optimisation
     batch_size: int = 32                      # parallel streams: many songs per step generalise far better
     max_steps: int = 20000
@@ -81,8 +81,8 @@ class TrainConfig:
 
 def model_config(cfg: TrainConfig) -> TXLConfig:
     return TXLConfig(n_layer=cfg.n_layer, n_head=cfg.n_head, d_head=cfg.d_head, d_model=cfg.d_model,
-                     d_inner=cfg.d_inner, tgt_len=cfg.tgt_len, mem_len=cfg.mem_len, dropout=cfg.dropout,
-                     dropatt=cfg.dropatt)
+                     d_inner=cfg.d_inner, tgt_len=cfg.tgt_len or 128, mem_len=cfg.mem_len or 128,
+                     dropout=cfg.dropout, dropatt=cfg.dropatt)
 
 
 def progress(step: int, elapsed: float, cfg: TrainConfig) -> float:
@@ -243,7 +243,8 @@ def hardware(cfg: TrainConfig) -> Hardware:
 
 
 def initial_model(cfg: TrainConfig, device: str):
-    """The model to train: the run's last one (resume), a model folder's (init, with cfg's dropout) or a new one."""
+    """The model to train: the run's last one (resume), a model folder's (init, with cfg's dropout and, where
+    given, segment and memory lengths) or a new one."""
     last = Path(cfg.out) / "last"
     if cfg.resume:
         if not (last / "train_state.pt").is_file():
@@ -253,6 +254,8 @@ def initial_model(cfg: TrainConfig, device: str):
         return TransformerXL(model_config(cfg)).to(device)
     model = load_model(cfg.init, device)
     model.cfg.dropout, model.cfg.dropatt = cfg.dropout, cfg.dropatt
+    model.cfg.tgt_len = cfg.tgt_len or model.cfg.tgt_len
+    model.cfg.mem_len = cfg.mem_len or model.cfg.mem_len
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = cfg.dropout
