@@ -5,16 +5,17 @@
     .venv/bin/python bench/bench_train.py --steps 20 --budget 60 --threads 2 --size 8x384
 
 First the machine: square float32 and bfloat16 matrix products (GFLOP/s) at each thread count. Then, for the
-shipped size (models/default/config.json) and a larger one (8 layers, d_model 384, 6 heads x 64, d_inner
-1536), the step `livechip train` runs (livechip.model.train.train_step: forward with memory, backward, clipped
-AdamW) on batches of the NES-MDB valid split: eager float32 with torch's default AdamW, then one change at a
-time: AdamW foreach, AdamW fused, bfloat16 autocast on the CPU (`--cpu-bf16`), torch.compile, and the batch x
-segment shapes 16 x 256 and 64 x 64 (4,096 tokens a step like 32 x 128). FLOPs per token are counted once per
-shape by torch.utils.flop_counter (matrix products of forward and backward; the optimizer's elementwise work
-is not counted) beside the 6 x parameters rule. Every configuration starts from the same weights and batches,
-so the loss after its steps shows whether an option changes what is computed.
+shipped size (models/default/config.json) and a larger one (8 layers, d_model 384, 6 heads x 64, d_inner 1536, the
+shipped segment and memory), the step `livechip train` runs (livechip.model.train.train_step: forward with memory,
+backward, clipped AdamW) on batches of the NES-MDB valid split: eager float32 with torch's default AdamW, then one
+change at a time: AdamW foreach, AdamW fused, bfloat16 autocast on the CPU (`--cpu-bf16`), torch.compile, and the
+batch x segment shapes 16 x 256 and 64 x 64 (4,096 tokens a step like 32 x 128). FLOPs per token are counted once
+per shape by torch.utils.flop_counter (matrix products of forward and backward; the optimizer's elementwise work is
+not counted) beside the 6 x parameters rule. Every configuration starts from the same weights and batches, so the
+loss after its steps shows whether an option changes what is computed.
 
-Each configuration runs 1 warm-up step (2 with torch.compile, whose compile time is shown apart), then
+Each configuration runs warm-up steps until its memory is full (mem_len / segment, one more with torch.compile,
+whose compile time is shown apart: it compiles again while the memory's shape changes), then
 `--steps` steps or as many as fit in `--budget` seconds (at least one). A configuration whose estimated step
 exceeds the budget is not run: its estimate is shown instead (bfloat16 on a CPU without bfloat16 arithmetic
 takes minutes a step). The estimate: a one-stream forward, timed, x batch, x the ratio of fp32 eager's measured
@@ -40,8 +41,8 @@ from livechip.model.txl import TransformerXL, TXLConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT.parent / "shared" / "data" / "nesmdb_tx1" / "valid"
-SIZES = {"shipped": None,   # models/default/config.json
-         "8x384": dict(n_layer=8, n_head=6, d_head=64, d_model=384, d_inner=1536, tgt_len=128, mem_len=128)}
+SIZES = {"shipped": {},     # models/default/config.json
+         "8x384": dict(n_layer=8, n_head=6, d_head=64, d_model=384, d_inner=1536)}   # its segment and memory
 BF16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)   # noqa: E731
 # name: (batch, segment, AdamW implementation, autocast, compile)
 OPTIONS = {
@@ -56,10 +57,9 @@ OPTIONS = {
 
 
 def model_config(size):
-    if SIZES[size] is None:
-        cfg = json.loads((ROOT / "models" / "default" / "config.json").read_text())["model"]
-        return TXLConfig.from_dict({**cfg, "dropout": 0.0, "dropatt": 0.0})
-    return TXLConfig(**SIZES[size])
+    """The shipped model's configuration (models/default/config.json), with `size`'s layers and widths."""
+    cfg = json.loads((ROOT / "models" / "default" / "config.json").read_text())["model"]
+    return TXLConfig.from_dict({**cfg, **SIZES[size], "d_embed": None, "dropout": 0.0, "dropatt": 0.0})
 
 
 def gemm(n, dtype, budget):
@@ -128,19 +128,20 @@ def run(cfg, songs, option, steps, budget, scale=None):
     feed = batches(songs, B, T)
     mems = None
     start = time.perf_counter()
-    for _ in range(2 if compiled else 1):
+    warm_steps = -(-cfg.mem_len // T) + compiled       # until the memory is full (its shape then stays)
+    for _ in range(warm_steps):
         x, y = next(feed)
         loss, mems = train_step(net, opt, scaler, x, y, mems, 0.25, autocast)
     warm = time.perf_counter() - start
     times = []
-    while len(times) < steps and (not times or time.perf_counter() - start - (warm if compiled else 0) < budget):
+    while len(times) < steps and (not times or time.perf_counter() - start - warm < budget):
         x, y = next(feed)
         t = time.perf_counter()
         loss, mems = train_step(net, opt, scaler, x, y, mems, 0.25, autocast)
         times.append(time.perf_counter() - t)
     step = sorted(times)[len(times) // 2]
     return {"tokens_s": B * T / step, "step_s": step, "steps": len(times), "loss": loss.item(),
-            "compile_s": warm if compiled else None, "probe": pr}
+            "compile_s": warm if compiled else None, "warm_steps": warm_steps, "probe": pr}
 
 
 def main():
@@ -215,7 +216,7 @@ def main():
                 note = f"{r['steps']} step{'s' * (r['steps'] != 1)}"
                 note += f", {r['tokens_s'] / base:.2f}x fp32 eager" if base else ""
                 if r["compile_s"] is not None:
-                    note += f", compile + 2 steps {r['compile_s']:.0f} s"
+                    note += f", compile + {r['warm_steps']} steps {r['compile_s']:.0f} s"
                 print(f"{row}{r['tokens_s']:>10,.0f}{r['step_s'] * 1e3:>9.0f}"
                       f"{flops:>9.1f}{100 * flops / peak[dtype, n]:>7.0f}%{r['loss']:>8.3f}  {note}", flush=True)
 
