@@ -56,10 +56,12 @@ OPTIONS = {
 }
 
 
-def model_config(size):
-    """The shipped model's configuration (models/default/config.json), with `size`'s layers and widths."""
+def model_config(size, mem_len=None):
+    """The shipped model's configuration (models/default/config.json), with `size`'s layers and widths (and
+    `mem_len`, the training memory, where given)."""
     cfg = json.loads((ROOT / "models" / "default" / "config.json").read_text())["model"]
-    return TXLConfig.from_dict({**cfg, **SIZES[size], "d_embed": None, "dropout": 0.0, "dropatt": 0.0})
+    cfg = {**cfg, **SIZES[size], "d_embed": None, "dropout": 0.0, "dropatt": 0.0}
+    return TXLConfig.from_dict({**cfg, "mem_len": mem_len or cfg["mem_len"]})
 
 
 def gemm(n, dtype, budget):
@@ -153,6 +155,7 @@ def main():
     p.add_argument("--threads", help="thread counts, e.g. 1,2 (default 1,2; --quick 1)")
     p.add_argument("--size", choices=SIZES, action="append", help="model size(s) (default: both)")
     p.add_argument("--option", choices=OPTIONS, action="append", help="option(s) (default: all)")
+    p.add_argument("--mem-len", type=int, help="training memory (default: the shipped model's)")
     p.add_argument("--no-compile", action="store_true",
                    help="leave out torch.compile (on a busy 2-core CPU its compile took minutes)")
     args = p.parse_args()
@@ -178,7 +181,7 @@ def main():
         print(f"  {str(dtype).split('.')[-1]:<30}" + "".join(f"{f'{peak[dtype, n]:.1f} GFLOP/s':>14}" for n in threads))
 
     for size in sizes:
-        cfg = model_config(size)
+        cfg = model_config(size, args.mem_len)
         torch.manual_seed(0)
         model = TransformerXL(cfg)
         n_params = sum(q.numel() for q in model.parameters())
