@@ -15,7 +15,7 @@ from tests.control_helpers import assert_valid_state
 
 def test_defaults_are_the_documented_ones():
     snap = Control().snapshot()
-    assert (snap["temperature"], snap["top_k"], snap["top_p"], snap["seed"]) == (0.95, 32, 1.0, None)
+    assert (snap["temperature"], snap["top_k"], snap["top_p"], snap["seed"]) == (1.0, 32, 1.0, None)
     assert snap["tempo"] == 1.0
     assert all(v["mode"] == "auto" and v["volume"] == 1.0 and v["release_after"] == 4.0
                for v in snap["voices"].values())
@@ -136,7 +136,7 @@ def test_actions_run_the_engines_handlers_outside_the_lock():
     c.on_action("panic", lambda: calls.append(("panic",)))
     assert c.act("reprime", "song.mid") == "primed"
     c.act("panic")
-    assert calls == [("reprime", "song.mid", 0.95), ("panic",)]
+    assert calls == [("reprime", "song.mid", 1.0), ("panic",)]
 
 
 def test_actions_check_names_and_arguments():

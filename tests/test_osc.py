@@ -98,7 +98,7 @@ def test_status_replies_one_bundle_with_the_whole_state_and_engine_figures(osc):
     client.send("/livechip/status")
     got = dict(client.receive())
     assert got["/livechip/voice/tr/mode"] == ["off"]
-    assert got["/livechip/temperature"][0] == pytest.approx(0.95)
+    assert got["/livechip/temperature"][0] == pytest.approx(1.0)
     assert got["/livechip/info/model"] == ["tiny"] and got["/livechip/info/tokens_per_s"] == [123.5]
     assert {f"/livechip/{p}" for p in leaf_paths() if not p.startswith(("drum/", "channel/"))} <= set(got)
 
@@ -221,7 +221,7 @@ def test_presets_load_and_save_over_osc(osc, tmp_path):
     client.wait_for("/livechip/done")
     client.send("/livechip/preset/load", "default")
     client.wait_for("/livechip/done")
-    assert control.get("temperature") == 0.95
+    assert control.get("temperature") == 1.0
     client.send("/livechip/preset/load", str(path))
     client.wait_for("/livechip/done")
     assert control.get("temperature") == 1.5 and control.get("voice/p1/mode") == "human"

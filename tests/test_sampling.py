@@ -4,6 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from livechip.cli.main import build_parser
+from livechip.control.settings import SETTINGS
+from livechip.control.state import State
+from livechip.model.music import MusicConfig
 from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample
 
 # Rows of reference.npz `sampler_probs_first_step`, in the order config.json lists them.
@@ -39,9 +43,17 @@ def test_probabilities_equal_lakhnes_sampler(reference):
         np.testing.assert_allclose(p.numpy(), row, atol=1e-5, rtol=0)
 
 
-def test_defaults_are_the_papers():
+def test_one_sampling_default_for_play_generate_and_eval():
+    """Declared once (SamplingSettings); the settings table (play, OSC, TUI, presets), `generate` and
+    `eval --music` read it. Temperature 1.0 and top-k 32 are docs/model.md's choice by the music metrics."""
     s = SamplingSettings()
-    assert (s.temperature, s.top_k, s.top_p, s.exclude_start) == (0.95, 32, 1.0, True)
+    assert (s.temperature, s.top_k, s.top_p, s.exclude_start) == (1.0, 32, 1.0, True)
+    table = {row.path: row.default for row in SETTINGS}
+    m = MusicConfig()
+    gen = build_parser().parse_args(["generate", "-o", "x.mid"])
+    for name in ("temperature", "top_k", "top_p"):
+        assert table[name] == getattr(m, name) == getattr(gen, name) == getattr(s, name), name
+    assert State().temperature == s.temperature
 
 
 def test_start_token_never_sampled_by_default(reference):

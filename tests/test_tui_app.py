@@ -53,7 +53,7 @@ def test_widgets_draw_the_lanes_settings_and_figures_a_monitor_holds(monitor):
     assert len(rows) == 24 and all(len(r) <= 80 for r in rows)
     for voice in ("P1", "P2", "TR", "NO"):
         assert line(screen, voice).startswith(f"{voice} auto:mdl")     # auto, and the model has it
-    assert "temp 0.95" in rows[0] and "top-k 32" in rows[0] and "top-p 1.00" in rows[0] and "default" in rows[0]
+    assert "temp 1.00" in rows[0] and "top-k 32" in rows[0] and "top-p 1.00" in rows[0] and "default" in rows[0]
     for shown in ("tok/s 512", "ahead 0.98s", "react 11ms", "xruns 0", "audio on", "midi out on", "in on"):
         assert shown in rows[1]
     assert "? help" in rows[-1]
@@ -65,8 +65,8 @@ def test_widgets_draw_the_lanes_settings_and_figures_a_monitor_holds(monitor):
 def test_temperature_top_k_and_top_p_keys(monitor):
     c = Control()
     screens, _ = drive(c, monitor, ["T", "T", "t", "k", "k", "K", "K", "K", "p", "p"])
-    assert c.get("temperature") == pytest.approx(1.0)
-    assert "temp 1.05" in screens[2].splitlines()[0]
+    assert c.get("temperature") == pytest.approx(1.05)                 # 1.0 -> 1.05 -> 1.1 -> 1.05
+    assert "temp 1.10" in screens[2].splitlines()[0]
     assert c.get("top_k") == 64                              # 32 -> 16 -> 8 -> 16 -> 32 -> 64
     assert "top-k 8 " in screens[5].splitlines()[0]
     assert c.get("top_p") == pytest.approx(0.9)

@@ -99,10 +99,10 @@ def session(tmp_path_factory):
             term.keys("Escape")
             term.wait(lambda t: "sparse-ambient" not in t, timeout=3)
             term.keys("T", "k", "p")
-            seen["settings"] = term.wait(lambda t: "temp 1.00  top-k 16  top-p 0.95" in row(t, 0), timeout=3)
+            seen["settings"] = term.wait(lambda t: "temp 1.05  top-k 16  top-p 0.95" in row(t, 0), timeout=3)
             seen["osc"] = {a: osc.ask(f"/livechip/{a}")[0] for a in ("temperature", "top_k", "top_p")}
             term.keys("t", "K", "P")
-            seen["back"] = term.wait(lambda t: "temp 0.95  top-k 32  top-p 1.00" in row(t, 0), timeout=3)
+            seen["back"] = term.wait(lambda t: "temp 1.00  top-k 32  top-p 1.00" in row(t, 0), timeout=3)
             seen["modes"] = []
             for key, voice in (("1", "P1"), ("3", "TR"), ("4", "NO")):
                 was = osc.ask(f"/livechip/voice/{voice.lower()}/mode")[0]
@@ -161,10 +161,10 @@ def test_help_and_preset_picker_open_and_close(session):
 
 
 def test_sampling_keys_reach_the_instrument(session):
-    assert "temp 1.00  top-k 16  top-p 0.95" in row(session["settings"], 0), session["settings"]
+    assert "temp 1.05  top-k 16  top-p 0.95" in row(session["settings"], 0), session["settings"]
     osc = session["osc"]
-    assert osc["temperature"] == pytest.approx(1.0) and osc["top_k"] == 16 and osc["top_p"] == pytest.approx(0.95)
-    assert "temp 0.95  top-k 32  top-p 1.00" in row(session["back"], 0), session["back"]
+    assert osc["temperature"] == pytest.approx(1.05) and osc["top_k"] == 16 and osc["top_p"] == pytest.approx(0.95)
+    assert "temp 1.00  top-k 32  top-p 1.00" in row(session["back"], 0), session["back"]
 
 
 def test_mode_keys_change_the_voice_on_screen_and_in_the_instrument(session):

@@ -13,6 +13,7 @@ import sys
 from livechip import __version__
 from livechip.core import places
 from livechip.core.errors import LivechipError
+from livechip.model.steer import SamplingSettings as SAMPLING
 from livechip.realtime.beat import GRIDS, SOURCES
 
 INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about twice as fast on a CPU for a "
@@ -69,9 +70,12 @@ def _add_generate_commands(sub):
     n = p.add_mutually_exclusive_group()
     n.add_argument("--seconds", type=float, help="seconds of new music (default 30, or the rhythm's length)")
     n.add_argument("--events", type=int, help="number of new note events instead")
-    p.add_argument("--temperature", type=float, default=0.95, help="0 = greedy (default 0.95)")
-    p.add_argument("--top-k", type=int, default=32, help="keep the k most probable tokens, 0 = all (default 32)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass, 1 = off (default 1.0)")
+    p.add_argument("--temperature", type=float, default=SAMPLING.temperature,
+                   help=f"0 = greedy (default {SAMPLING.temperature})")
+    p.add_argument("--top-k", type=int, default=SAMPLING.top_k,
+                   help=f"keep the k most probable tokens, 0 = all (default {SAMPLING.top_k})")
+    p.add_argument("--top-p", type=float, default=SAMPLING.top_p,
+                   help=f"nucleus sampling mass, 1 = off (default {SAMPLING.top_p})")
     p.add_argument("--seed", type=int, help="random seed, for a reproducible result")
     p.add_argument("--prime", metavar="FILE", help="continue this .mid or .tx1.txt file (output starts with it)")
     p.add_argument("--int8", action="store_true", help=INT8_HELP)
@@ -152,9 +156,10 @@ def _add_checkpoint_commands(sub):
     g.add_argument("--continue-seconds", type=float, help="seconds it continues them (default 20)")
     g.add_argument("--takes", type=int, help="unprimed takes, one seed each (default 6; 0: none)")
     g.add_argument("--take-seconds", type=float, help="seconds of each unprimed take (default 60)")
-    g.add_argument("--temperature", type=float, help="sampling temperature, 0 = greedy (default 0.95)")
-    g.add_argument("--top-k", type=int, help="keep the k most probable tokens, 0 = all (default 32)")
-    g.add_argument("--top-p", type=float, help="nucleus sampling mass, 1 = off (default 1.0)")
+    g.add_argument("--temperature", type=float,
+                   help=f"sampling temperature, 0 = greedy (default {SAMPLING.temperature}, as play)")
+    g.add_argument("--top-k", type=int, help=f"keep the k most probable tokens, 0 = all (default {SAMPLING.top_k})")
+    g.add_argument("--top-p", type=float, help=f"nucleus sampling mass, 1 = off (default {SAMPLING.top_p})")
     g.add_argument("--seed", type=int, help="first seed: song i uses seed + i, take j seed + j (default 0)")
     g.add_argument("--cold-start", action="store_true",
                    help="unprimed takes from nothing, not from the model folder's warm primes as `play` starts")
@@ -190,7 +195,7 @@ def _add_play_commands(sub):
     p.add_argument("--cold-start", action="store_true",
                    help="start the model from nothing (the opening of a song) instead of from a few seconds of "
                         "its own music it only hears (the model folder's warm primes)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default 0.95)")
+    p.add_argument("--temperature", type=float, help=f"sampling temperature (default {SAMPLING.temperature})")
     p.add_argument("--horizon", type=float, metavar="SECONDS",
                    help="how far ahead of now the model keeps the music generated")
     p.add_argument("--audio-device", metavar="NAME|INDEX", help="audio output (see `livechip devices`)")

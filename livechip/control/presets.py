@@ -10,7 +10,7 @@ cannot be read or has a bad key or value is refused as a whole, naming the line 
     horizon = 1.0
 
     [sampling]
-    temperature = 0.95
+    temperature = 1.0
     top_k = 32
     top_p = 1.0
     seed = 7                  # leave out for a fresh random seed

@@ -21,7 +21,8 @@ from livechip.apu.driver import DEFAULTS as TIMBRE_DEFAULTS, Timbre
 from livechip.core.errors import LivechipError
 from livechip.core.events import PITCH_RANGE, VOICES
 from livechip.realtime.beat import BPM, GRIDS, SOURCES
-from livechip.model.steer import DENSITY_RANGE, KEY_NAMES, KEYS, NOTE_RANGE, SCALES, parse_key, parse_scale
+from livechip.model.steer import (DENSITY_RANGE, KEY_NAMES, KEYS, NOTE_RANGE, SCALES, SamplingSettings, parse_key,
+                                  parse_scale)
 
 PREFIX = "/livechip"      # every OSC address starts with it
 MAX_STRING = 4096         # longest path or name accepted
@@ -113,12 +114,14 @@ def _timbre_rows():
 
 
 SETTINGS = (
-    Setting("temperature", "float", (0.0, 5.0), 0.95, "logits are divided by it before sampling", low_open=True,
+    Setting("temperature", "float", (0.0, 5.0), SamplingSettings.temperature,
+            "logits are divided by it before sampling", low_open=True,
             keys=(Key("t T", "nudge", "temp", "temperature down / up (0.05)"),)),
-    Setting("top_k", "int", (0, 630), 32, "keep the k most probable tokens; 0 = no limit",
+    Setting("top_k", "int", (0, 630), SamplingSettings.top_k, "keep the k most probable tokens; 0 = no limit",
             keys=(Key("k K", "nudge", "top-k", "top-k down / up (1 2 4 ... 256, all)"),)),
-    Setting("top_p", "float", (0.0, 1.0), 1.0, "then keep the smallest set holding probability p; 1 = no limit",
-            low_open=True, keys=(Key("p P", "nudge", "top-p", "top-p down / up (0.05)"),)),
+    Setting("top_p", "float", (0.0, 1.0), SamplingSettings.top_p,
+            "then keep the smallest set holding probability p; 1 = no limit", low_open=True,
+            keys=(Key("p P", "nudge", "top-p", "top-p down / up (0.05)"),)),
     Setting("seed", "seed", (0, 2**63 - 1), None, "the same seed, model and settings play the same; "
             "-1 or random = a fresh seed (read back as -1)", none=("random", "none", "", -1)),
     Setting("horizon", "float", (0.05, 10.0), DEFAULT_HORIZON, "seconds of music generated ahead of now"),

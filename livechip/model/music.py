@@ -50,9 +50,9 @@ class MusicConfig:
     continue_seconds: float = 20.0
     takes: int = 6                  # unprimed takes, one seed each (0: none)
     take_seconds: float = 60.0
-    temperature: float = 0.95
-    top_k: int = 32
-    top_p: float = 1.0
+    temperature: float = SamplingSettings.temperature     # what play samples with
+    top_k: int = SamplingSettings.top_k
+    top_p: float = SamplingSettings.top_p
     seed: int = 0
     mem_len: int | None = None      # generation memory; None: the model's generation default, else 512
 

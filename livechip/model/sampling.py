@@ -19,47 +19,12 @@ handful of small tensor operations and no Python loops over the vocabulary.
 """
 
 import math
-import numbers
-from dataclasses import dataclass
 
 import torch
 
+from livechip.model.steer import SamplingSettings
 
-@dataclass
-class SamplingSettings:
-    """How the next token is chosen. The defaults are the LakhNES paper's (generate.py)."""
-    temperature: float = 0.95   # 0 = greedy (argmax)
-    top_k: int = 32             # keep the k most probable tokens; 0 = no limit
-    top_p: float = 1.0          # keep the smallest set with this much probability; 1.0 = no limit
-    seed: int | None = None     # None = a fresh random seed
-    exclude_start: bool = True  # never generate <S> (LakhNES's exclude_eos)
-
-    def __post_init__(self):
-        t = self.temperature
-        if not _real(t) or not math.isfinite(t) or t < 0:
-            raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
-        self.temperature = float(t)
-        k = self.top_k
-        if not _integer(k) or k < 0:
-            raise ValueError(f"top_k must be an integer >= 0 (0 = no limit), got {k!r}")
-        self.top_k = int(k)
-        p = self.top_p
-        if not _real(p) or not 0 < p <= 1:
-            raise ValueError(f"top_p must be a number in (0, 1], got {p!r}")
-        self.top_p = float(p)
-        s = self.seed
-        if s is not None and (not _integer(s) or not 0 <= s < 2**63):
-            raise ValueError(f"seed must be None or an integer in [0, 2**63), got {s!r}")
-        self.seed = None if s is None else int(s)
-        self.exclude_start = bool(self.exclude_start)
-
-
-def _real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def _integer(x):
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+__all__ = ["SamplingSettings", "banned_ids", "probs", "sample"]
 
 
 def banned_ids(n_token, banned_notes=None, exclude_start=True):
@@ -73,7 +38,8 @@ def banned_ids(n_token, banned_notes=None, exclude_start=True):
     return banned
 
 
-def probs(logits, temperature=0.95, top_k=32, top_p=1.0, banned=None, bias=None):
+def probs(logits, temperature=SamplingSettings.temperature, top_k=SamplingSettings.top_k,
+          top_p=SamplingSettings.top_p, banned=None, bias=None):
     """The probability vector [V] that `sample` draws from, for float logits [V].
 
     `banned` is a bool [V] tensor (see `banned_ids`); banned ids get probability 0. `bias` is a float [V] tensor

@@ -1,4 +1,5 @@
-"""Steering the model at sampling time: key and scale, note density, and a note range per voice.
+"""Steering the model at sampling time: key and scale, note density, a note range per voice, and the sampling
+settings (temperature, top-k, top-p, seed: `SamplingSettings`, drawn with by `livechip.model.sampling`).
 
 A `Steering` is a plain, validated value:
 
@@ -50,6 +51,45 @@ _ACCIDENTALS = {"": 0, "#": 1, "b": -1, "♯": 1, "♭": -1}
 KEYS = {letter + acc: (pc + shift) % 12 for letter, pc in _LETTERS.items() for acc, shift in _ACCIDENTALS.items()}
 KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")   # how a pitch class is shown
 OFF = ("off", "none")               # key names that mean no key
+
+
+@dataclass
+class SamplingSettings:
+    """How the next token is chosen (`livechip.model.sampling` draws with it); the defaults of play, generate and
+    eval --music. Temperature 1.0 with top-k 32 kept the key and groove of continued songs best
+    (docs/model.md); LakhNES's generate.py used 0.95 and 32."""
+    temperature: float = 1.0    # 0 = greedy (argmax)
+    top_k: int = 32             # keep the k most probable tokens; 0 = no limit
+    top_p: float = 1.0          # keep the smallest set with this much probability; 1.0 = no limit
+    seed: int | None = None     # None = a fresh random seed
+    exclude_start: bool = True  # never generate <S> (LakhNES's exclude_eos)
+
+    def __post_init__(self):
+        t = self.temperature
+        if not _real(t) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {t!r}")
+        self.temperature = float(t)
+        k = self.top_k
+        if not _integer(k) or k < 0:
+            raise ValueError(f"top_k must be an integer >= 0 (0 = no limit), got {k!r}")
+        self.top_k = int(k)
+        p = self.top_p
+        if not _real(p) or not 0 < p <= 1:
+            raise ValueError(f"top_p must be a number in (0, 1], got {p!r}")
+        self.top_p = float(p)
+        s = self.seed
+        if s is not None and (not _integer(s) or not 0 <= s < 2**63):
+            raise ValueError(f"seed must be None or an integer in [0, 2**63), got {s!r}")
+        self.seed = None if s is None else int(s)
+        self.exclude_start = bool(self.exclude_start)
+
+
+def _real(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _integer(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def parse_key(key):
