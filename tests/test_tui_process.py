@@ -50,9 +50,9 @@ def test_keys_in_the_ui_process_change_the_instrument_s_control(tmp_path):
         t.join()
     assert "a line the engine printed" in first.splitlines()[-1]
     assert "◆" in first and "●" in first                      # the Monitor's notes came through the pipe
-    assert control.get("temperature") == pytest.approx(1.0) and control.get("voice/tr/mode") == "model"   # auto -> model
+    assert control.get("temperature") == pytest.approx(1.05) and control.get("voice/tr/mode") == "model"   # auto -> model
     assert calls == ["panic"]
-    assert "temp 1.00" in last.splitlines()[0]
+    assert "temp 1.05" in last.splitlines()[0]
     assert "reset: no engine is running" in last.splitlines()[-1]   # a refusal comes back as a message
 
 
