@@ -117,6 +117,7 @@ def test_fine_tuning_starts_from_the_given_model(trained, songs_dir, tmp_path):
     assert rc == 0
     base, tuned = load_model(trained / "best"), load_model(out / "best")
     assert tuned.cfg.n_layer == base.cfg.n_layer == 2       # the init model's architecture, not --n-layer
+    assert json.loads((out / "config.json").read_text())["n_layer"] == 2     # and the run's record says so
     # it starts where the base model is: far better than a fresh model after only 5 steps
     assert nll(tuned, songs_dir) < nll(base, songs_dir) + 0.2
 

@@ -7,7 +7,7 @@
 
 The run folder holds `best/` (the model with the lowest validation perplexity so far, in our format),
 `last/` (the latest weights) with `last/train_state.pt` (optimizer and step state for --resume: tensors and
-plain values only, loaded with weights_only=True), `config.json` (this run's TrainConfig) and `log.jsonl`.
+plain values only, loaded with weights_only=True), `config.json` (this run's TrainConfig, with the architecture it trains) and `log.jsonl`.
 """
 
 import json
@@ -282,8 +282,10 @@ def load_data(cfg: TrainConfig, hw: Hardware, model, step: int):
         return batches, val
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "config.json", "w") as f:
-        json.dump(asdict(cfg), f, indent=1)
+    arch = {k: getattr(model.cfg, k) for k in ("n_layer", "n_head", "d_head", "d_model", "d_inner", "tgt_len",
+                                                "mem_len")}
+    with atomic_write(out / "config.json", "w") as f:      # the architecture trained, also with init or resume
+        json.dump(asdict(cfg) | arch, f, indent=1)
     n_params = sum(p.numel() for p in model.parameters())
     n_train = data.count_tokens(train_songs)
     print(f"livechip train: {len(train_songs)} songs ({n_train:,} tokens) to train on, "
