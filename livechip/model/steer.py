@@ -97,7 +97,7 @@ def parse_key(key):
     (also 'off', 'none': no key)."""
     if key is None:
         return None
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool) and 0 <= key <= 11:
+    if _integer(key) and 0 <= key <= 11:
         return int(key)
     if isinstance(key, str):
         name = key.strip()
@@ -127,7 +127,7 @@ def parse_voice(voice):
 
 
 def _note(x, what):
-    if not isinstance(x, numbers.Integral) or isinstance(x, bool) or not NOTE_RANGE[0] <= x <= NOTE_RANGE[1]:
+    if not _integer(x) or not NOTE_RANGE[0] <= x <= NOTE_RANGE[1]:
         raise ValueError(f"{what} must be a MIDI note {NOTE_RANGE[0]}-{NOTE_RANGE[1]}, got {x!r}")
     return int(x)
 
@@ -150,7 +150,7 @@ class Steering:
         set_("key", parse_key(self.key))
         set_("scale", parse_scale(self.scale))
         d = self.density
-        if not isinstance(d, numbers.Real) or isinstance(d, bool) or not DENSITY_RANGE[0] <= d <= DENSITY_RANGE[1]:
+        if not _real(d) or not DENSITY_RANGE[0] <= d <= DENSITY_RANGE[1]:
             raise ValueError(f"density must be a number {DENSITY_RANGE[0]:g}..{DENSITY_RANGE[1]:g} (1 = the model's "
                              f"own rate), got {d!r}")
         set_("density", float(d))
