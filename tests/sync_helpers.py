@@ -150,6 +150,9 @@ def grid_errors(run, first, beats, onsets):
     mine = (k >= first) & (k < first + beats * PPQN)
     t, n = times[mine], k[mine] - first
     a, b = np.polynomial.polynomial.polyfit(n, t, 1)     # time = a + b * (tick - first)
+    near = np.abs(t - (a + b * n)) <= PERIOD               # fitted again without the ticks a missed period delayed
+    if near.sum() >= 2:
+        a, b = np.polynomial.polynomial.polyfit(n[near], t[near], 1)
     lo, hi = a + b * 8 * PPQN, t[-1]
     on = onsets[(onsets >= lo) & (onsets <= hi)]
     kf = (on - a) / b
