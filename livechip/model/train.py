@@ -7,7 +7,8 @@
 
 The run folder holds `best/` (the model with the lowest validation perplexity so far, in our format),
 `last/` (the latest weights) with `last/train_state.pt` (optimizer and step state for --resume: tensors and
-plain values only, loaded with weights_only=True), `config.json` (this run's TrainConfig, with the architecture it trains) and `log.jsonl`.
+plain values only, loaded with weights_only=True), `config.json` (this run's TrainConfig, with the architecture
+it trains) and `log.jsonl`.
 """
 
 import json
