@@ -4,16 +4,17 @@
     .venv/bin/python bench/bench_inference.py --model DIR --threads 1
     .venv/bin/python bench/bench_inference.py --model models/default --skip-lakhnes --full-eval   # whole test split
 
-For each model, on the same weights: tokens/s of the plain path (LakhNES's sampler: each token a one-token
-segment over a memory of mem_len hidden states, keys and values re-projected every time), of the cached step in
-float32, int8 weights (weight-only int8 linear layers) and int8 weights+kv (also int8 keys, values and
-positional keys in the cache: quantize_int8's default), the ratio of each to the plain path, per-step latency
-p50/p99/max, the CPU time per step (this thread's own: other processes on a shared machine inflate wall time,
-much less CPU time), the cost of a rollback, the real-time factor (tokens/s / 57, NES-MDB's mean event rate), and
-the fraction reached of the bound that memory bandwidth puts on a batch-1 step: bytes a step must read
-(weights; and weights plus the cache's keys, values and positional keys) / measured read bandwidth. For a saved
-model it also prints the perplexity cost of int8 on the NES-MDB test split (a subset unless --full-eval),
-through livechip.model.evaluate (LakhNES eval.py's protocol).
+For each model, on the same weights: tokens/s of the plain path (LakhNES's sampler: each token a one-token segment
+over a memory of mem_len hidden states, keys and values re-projected every time), of the cached step in float32,
+int8 weights (weight-only int8 linear layers) and int8 weights+kv (also int8 keys, values and positional keys in
+the cache: quantize_int8's default), the ratio of each to the plain path, a whole token as `play` draws it (the
+int8 step, sampling and recall, livechip.model.recall, at 0 and at its default), per-step latency p50/p99/max, the
+CPU time per step (this thread's own: other processes on a shared machine inflate wall time, much less CPU time),
+the cost of a rollback, the real-time factor (tokens/s / 57, NES-MDB's mean event rate), and the fraction reached
+of the bound that memory bandwidth puts on a batch-1 step: bytes a step must read (weights; and weights plus the
+cache's keys, values and positional keys) / measured read bandwidth. For a saved model it also prints the
+perplexity cost of int8 on the NES-MDB test split (a subset unless --full-eval), through livechip.model.evaluate
+(LakhNES eval.py's protocol).
 """
 
 import argparse
@@ -110,6 +111,27 @@ def cached_path(model, mem_len, max_rollback, steps):
     return lat, cpu, back, far
 
 
+def drawn_path(model, mem_len, max_rollback, steps, recall):
+    """A whole token as `play` draws it: a Stream's step, sampling (play's settings, `recall` as given) and its
+    bookkeeping, after a primer of heard music (so recall has counts); CPU ms per token of this thread."""
+    from livechip.core import events as ev
+    from livechip.model.sampling import SamplingSettings
+    from livechip.model.stream import Stream
+
+    heard = [ev.note_token(("P1", "P2", "TR")[k % 3], 48 + (7 * k) % 24) if k % 2 else ev.token_id("WT_200")
+             for k in range(mem_len)]
+    with torch.inference_mode():
+        s = Stream(model, SamplingSettings(seed=0, recall=recall), max_rollback=max_rollback, mem_len=mem_len)
+        s.prime(heard)
+        cpu = []
+        for _ in range(8 + steps):
+            c = time.thread_time()
+            s.generate_until(s.frontier + 10**9, max_tokens=1)
+            cpu.append(time.thread_time() - c)
+    model.cache = None
+    return cpu[8:]
+
+
 def pct(xs, q):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))]
@@ -153,6 +175,11 @@ def report(name, model, args, bw):
     if torch.get_num_threads() > 1:
         print("(several threads: the cpu columns count the calling thread only and understate the step; read "
               "the wall-clock columns)")
+    from livechip.model.steer import SamplingSettings
+    for r in sorted({0.0, SamplingSettings.recall}):
+        c = statistics.median(drawn_path(q, mem_len, args.max_rollback, args.steps, r))
+        print(f"a drawn token, int8 weights+kv, play's sampling, recall {r:g}: cpu ms p50 {c * 1e3:.2f}, "
+              f"{1 / c / EVENTS_PER_SECOND:.1f}x real time")
     for label, _, _, rb, _ in rows[1:]:
         back, far = rb
         print(f"rollback ({label}): {statistics.median(back) * 1e6:.1f} us median over {len(back)} one-token "

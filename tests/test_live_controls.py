@@ -6,8 +6,9 @@ real UDP OSC, a test DAW on MIDI out, a test keyboard on MIDI in, the take it re
 - panic silences the APU from the next audio block on and sends All Sound Off and All Notes Off;
 - a preset's horizon holds when no --horizon is given;
 - each setting sent over OSC changes what the model process does: horizon (the schedule's lead), tempo (the
-  spacing of the notes, already scheduled ones re-timed), top_k and top_p (greedy choices), timbres (the APU's
-  output), channel map, split and drum map (where the player's notes go); --seed makes the music reproducible.
+  spacing of the notes, already scheduled ones re-timed), top_k and top_p (greedy choices), recall (the pitch
+  classes the player played), timbres (the APU's output), channel map, split and drum map (where the player's
+  notes go); --seed makes the music reproducible.
 """
 
 import contextlib
@@ -358,6 +359,29 @@ def test_top_k_and_top_p_over_osc_make_the_model_process_greedy(sampling):
     # greedy, this model repeats itself or waits: a few notes at most, where it played many different ones
     assert greedy * 2 < free and greedy * 2 < free2, phases
     assert nucleus * 2 < free2 and nucleus * 2 < free3, phases
+
+
+def test_recall_over_osc_leans_the_model_process_to_the_pitch_classes_the_player_plays(model):
+    """The player plays C, E and G on P1; the model's P2 and TR notes keep to those pitch classes once recall is
+    sent (2.0) where, at recall 0, they were spread over the octave."""
+    def phase(s):
+        t = time.monotonic()
+        for i in range(9):
+            played(s, [NOTE_ON, (60, 64, 67)[i % 3] + 12 * (i % 2), 100], wait=0.15)
+        time.sleep(2.0)
+        return [n for _, ch, n, _ in ons(s.daw.messages, t + 1.0) if ch in (1, 2)]   # P2, TR
+
+    with live("--seed", "3", "--human", "P1", "--recall", "0", "--no-audio", model=model, keyboard=True) as s:
+        assert s.osc.ask("/livechip/recall") == [0.0]
+        before = phase(s)
+        put(s, "/livechip/recall", 2.0)
+        after = phase(s)
+    assert s.rc == 0, s.err
+    share = {k: sum(n % 12 in (0, 4, 7) for n in ns) / max(len(ns), 1) for k, ns in (("0", before), ("2", after))}
+    print(f"\nP2 and TR notes on C, E or G: recall 0 {share['0']:.2f} of {len(before)}, 2 {share['2']:.2f} of "
+          f"{len(after)}")
+    assert len(before) >= 20 and len(after) >= 20
+    assert share["2"] >= 0.7 and share["2"] > share["0"] + 0.3
 
 
 # --- the player's notes: channel map, split and drum map over OSC ------------------------------------------

@@ -31,7 +31,7 @@ def sample(path):
     if "/timbre/" in path:
         hi = Timbre._LIMITS[last][1]
         return hi, hi
-    table = {"temperature": 1.25, "top_k": 7, "top_p": 0.5, "seed": 1234, "horizon": 0.75, "tempo": 1.5,
+    table = {"temperature": 1.25, "top_k": 7, "top_p": 0.5, "recall": 1.5, "seed": 1234, "horizon": 0.75, "tempo": 1.5,
              "response_gap": 1.0, "mode": "human", "volume": 0.25, "release_after": 2.5, "point": 48, "channel": 2,
              "low": "P2",
              "high": "NO", "key": "D", "scale": "dorian", "density": 2.0, "bpm": 97.5, "quantize": "1/8t"}

@@ -66,7 +66,7 @@ def music_command(args):
 def eval_command(args):
     if args.music:
         return music_command(args)
-    stray = [k for k, v in options(args).items() if v is not None and k != "mem_len"]
+    stray = [k for k, v in options(args).items() if v is not None and k not in ("mem_len", "recall")]
     if stray:
         raise LivechipError(f"--{stray[0].replace('_', '-')} goes with --music")
     mem_len = PAPER_MEM_LEN if args.mem_len is None else args.mem_len
@@ -76,7 +76,7 @@ def eval_command(args):
     model = _load(args)
     songs = [song_tokens(p) for p in paths]
     r = evaluate(model, songs, args.batch_size, args.tgt_len, mem_len, args.all_tokens,
-                 progress=not (args.json or args.quiet))
+                 progress=not (args.json or args.quiet), recall=args.recall or 0.0)
     r["files"] = len(paths)
     r["model"] = str(args.model)
     if args.json:
@@ -87,6 +87,7 @@ def eval_command(args):
     how = ("every token scored" if r["all_tokens"] else
            f"LakhNES eval.py protocol: {r['skipped_songs']} songs shorter than {MIN_SONG_TOKENS} tokens skipped, "
            f"{r['unscored_tokens']:,} tokens in the dropped last batch")
+    lean = f", recall {r['recall']:g}" if r["recall"] else ""
     print(f"{r['tokens']:,} events from {r['files']} files in {r['segments']} segments of {r['batch_size']} streams "
-          f"x {r['tgt_len']} tokens, mem_len {r['mem_len']} ({how})")
+          f"x {r['tgt_len']} tokens, mem_len {r['mem_len']}{lean} ({how})")
     return 0

@@ -65,7 +65,7 @@ def generate_command(args):
     _check_lengths(args)
     try:
         settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                                    seed=args.seed)
+                                    recall=args.recall, seed=args.seed)
     except ValueError as e:
         raise LivechipError(str(e)) from None
     steering = parse_steering(args)
@@ -113,7 +113,8 @@ def primes_command(args):
         raise LivechipError(f"--write-primes must be at least 1, got {args.write_primes}")
     folder = places.find_model(args.model) / places.PRIMES
     try:
-        settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+        settings = SamplingSettings(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                    recall=args.recall)
     except ValueError as e:
         raise LivechipError(str(e)) from None
     model = load_model(folder.parent)

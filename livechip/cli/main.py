@@ -16,6 +16,8 @@ from livechip.core.errors import LivechipError
 from livechip.model.steer import SamplingSettings as SAMPLING
 from livechip.realtime.beat import GRIDS, SOURCES
 
+RECALL_HELP = ("lean the model's notes towards the pitch classes and noise sounds it heard (a primer, a player), "
+               f"0 = the network alone (default {SAMPLING.recall}; docs/model.md)")
 INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about twice as fast on a CPU for a "
              "large model, slightly different choices (docs/transformer.md)")
 MODEL_HELP = (f"model folder (model.safetensors + config.json), or the name of one of yours in {places.USER_MODELS} "
@@ -76,6 +78,7 @@ def _add_generate_commands(sub):
                    help=f"keep the k most probable tokens, 0 = all (default {SAMPLING.top_k})")
     p.add_argument("--top-p", type=float, default=SAMPLING.top_p,
                    help=f"nucleus sampling mass, 1 = off (default {SAMPLING.top_p})")
+    p.add_argument("--recall", type=float, default=SAMPLING.recall, help=RECALL_HELP)
     p.add_argument("--seed", type=int, help="random seed, for a reproducible result")
     p.add_argument("--prime", metavar="FILE", help="continue this .mid or .tx1.txt file (output starts with it)")
     p.add_argument("--int8", action="store_true", help=INT8_HELP)
@@ -160,6 +163,7 @@ def _add_checkpoint_commands(sub):
                    help=f"sampling temperature, 0 = greedy (default {SAMPLING.temperature}, as play)")
     g.add_argument("--top-k", type=int, help=f"keep the k most probable tokens, 0 = all (default {SAMPLING.top_k})")
     g.add_argument("--top-p", type=float, help=f"nucleus sampling mass, 1 = off (default {SAMPLING.top_p})")
+    g.add_argument("--recall", type=float, help=RECALL_HELP)
     g.add_argument("--seed", type=int, help="first seed: song i uses seed + i, take j seed + j (default 0)")
     g.add_argument("--cold-start", action="store_true",
                    help="unprimed takes from nothing, not from the model folder's warm primes as `play` starts")
@@ -196,6 +200,7 @@ def _add_play_commands(sub):
                    help="start the model from nothing (the opening of a song) instead of from a few seconds of "
                         "its own music it only hears (the model folder's warm primes)")
     p.add_argument("--temperature", type=float, help=f"sampling temperature (default {SAMPLING.temperature})")
+    p.add_argument("--recall", type=float, help=RECALL_HELP)
     p.add_argument("--horizon", type=float, metavar="SECONDS",
                    help="how far ahead of now the model keeps the music generated")
     p.add_argument("--audio-device", metavar="NAME|INDEX", help="audio output (see `livechip devices`)")

@@ -41,7 +41,7 @@ def _control(args):
             preset = find_preset(args.preset)
             apply_preset(control, load_preset(preset))
             print(f"livechip: preset {preset}", file=sys.stderr)
-        for path in ("temperature", "seed", "horizon", "bpm", "quantize"):
+        for path in ("temperature", "recall", "seed", "horizon", "bpm", "quantize"):
             if getattr(args, path) is not None:
                 control.set(path, getattr(args, path))
         if args.sync != "free" and args.quantize is None and not args.preset:

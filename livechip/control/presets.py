@@ -13,6 +13,7 @@ cannot be read or has a bad key or value is refused as a whole, naming the line 
     temperature = 1.0
     top_k = 32
     top_p = 1.0
+    recall = 0.75
     seed = 7                  # leave out for a fresh random seed
 
     [voices.P1]
@@ -72,7 +73,7 @@ SHIPPED = places.SHIPPED_PRESETS
 USER = places.USER_PRESETS
 
 _SECTIONS = {
-    "sampling": ("temperature", "top_k", "top_p", "seed"),
+    "sampling": ("temperature", "top_k", "top_p", "recall", "seed"),
     "jam": ("call_response", "response_gap"),
     "split": ("point", "channel", "low", "high"),
     "steer": ("key", "scale", "density"),

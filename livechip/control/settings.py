@@ -21,8 +21,8 @@ from livechip.apu.driver import DEFAULTS as TIMBRE_DEFAULTS, Timbre
 from livechip.core.errors import LivechipError
 from livechip.core.events import PITCH_RANGE, VOICES
 from livechip.realtime.beat import BPM, GRIDS, SOURCES
-from livechip.model.steer import (DENSITY_RANGE, KEY_NAMES, KEYS, NOTE_RANGE, SCALES, SamplingSettings, parse_key,
-                                  parse_scale)
+from livechip.model.steer import (DENSITY_RANGE, KEY_NAMES, KEYS, NOTE_RANGE, RECALL_RANGE, SCALES, SamplingSettings,
+                                  parse_key, parse_scale)
 
 PREFIX = "/livechip"      # every OSC address starts with it
 MAX_STRING = 4096         # longest path or name accepted
@@ -122,6 +122,9 @@ SETTINGS = (
     Setting("top_p", "float", (0.0, 1.0), SamplingSettings.top_p,
             "then keep the smallest set holding probability p; 1 = no limit", low_open=True,
             keys=(Key("p P", "nudge", "top-p", "top-p down / up (0.05)"),)),
+    Setting("recall", "float", RECALL_RANGE, SamplingSettings.recall, "lean the model's notes towards the pitch "
+            "classes and noise sounds it heard (the primer, the player); 0 = the network alone",
+            keys=(Key("h H", "nudge", "recall", "recall down / up (0.05)"),)),
     Setting("seed", "seed", (0, 2**63 - 1), None, "the same seed, model and settings play the same; "
             "-1 or random = a fresh seed (read back as -1)", none=("random", "none", "", -1)),
     Setting("horizon", "float", (0.05, 10.0), DEFAULT_HORIZON, "seconds of music generated ahead of now"),

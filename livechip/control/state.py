@@ -54,6 +54,7 @@ class State:
     temperature: float = _default("temperature")
     top_k: int = _default("top_k")
     top_p: float = _default("top_p")
+    recall: float = _default("recall")
     seed: int | None = _default("seed")          # None = a fresh random seed
     horizon: float = _default("horizon")
     tempo: float = _default("tempo")

@@ -87,7 +87,7 @@ class Engine(Timeline, Jam, Actions, Band):
         self._thread = None
         self._requests = queue.SimpleQueue()  # (fn, args, done, answer) for the engine thread: see _do
         self._control_version = -1
-        self._settings = {}          # temperature, top_k, top_p, seed, steering (it crosses to the model process)
+        self._settings = {}          # sampling and steering settings (they cross to the model process)
         self._horizon = self.cfg.horizon
         self._pending = None         # voices to release at the next respeculation; None: none is due
         self._respeculated = 0.0
@@ -407,7 +407,7 @@ class Engine(Timeline, Jam, Actions, Band):
             return
         self._control_version = c.version
         s = c.snapshot()
-        settings = {k: s[k] for k in ("temperature", "top_k", "top_p", "seed")}
+        settings = {k: s[k] for k in ("temperature", "top_k", "top_p", "recall", "seed")}
         settings["steering"] = steering(s)
         r = self.roles
         muted_now, hushed = r.read(s)

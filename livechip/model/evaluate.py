@@ -26,6 +26,7 @@ from tqdm import tqdm
 from livechip.core import events
 from livechip.formats import tx1
 from livechip.core.errors import LivechipError
+from livechip.model.recall import Recall, lean
 
 PAPER_BATCH_SIZE, PAPER_TGT_LEN, PAPER_MEM_LEN = 10, 128, 896   # LakhNES model/reproduce_paper_eval.sh
 MIN_SONG_TOKENS = 10                                             # LakhNES skips shorter songs in evaluation
@@ -72,18 +73,24 @@ def batches(songs, batch_size, tgt_len, all_tokens=False):
 
 
 @torch.no_grad()
-def nll(model, segments, mem_len, autocast=nullcontext, bar=None):
+def nll(model, segments, mem_len, autocast=nullcontext, bar=None, recall=0.0):
     """(NLL summed in nats, tokens scored) of `model` on `segments`: (inputs, targets) int64 tensors [B, T]
-    scored in order with memory of at most `mem_len` positions; targets < 0 are not scored."""
+    scored in order with memory of at most `mem_len` positions; targets < 0 are not scored. With `recall`, each
+    stream's distributions are leaned towards the last `mem_len` tokens it heard, as generation does
+    (livechip.model.recall)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total, count, mems = 0.0, 0, None
+    recalls = None
     try:
         for inp, tgt in segments:
             with autocast():
                 logits, mems = model(inp.to(device), mems, mem_len=mem_len)            # (B, T, V)
             logp = torch.log_softmax(logits.float(), dim=-1)                         # (B, T, V)
+            if recall:
+                recalls = recalls or [Recall(max(mem_len, 1)) for _ in range(inp.shape[0])]
+                logp = torch.log_softmax(lean(logp.cpu(), recall * _recall_bias(recalls, inp)), -1).to(device)
             t = tgt.to(device)                                                       # (B, T)
             loss = -logp.gather(-1, t.clamp(min=0).unsqueeze(-1)).squeeze(-1)       # (B, T)
             scored = t >= 0                                                          # (B, T)
@@ -96,9 +103,20 @@ def nll(model, segments, mem_len, autocast=nullcontext, bar=None):
     return total, count
 
 
+def _recall_bias(recalls, inp):
+    """[B, T, V] each stream's recall bias after hearing each of its inputs."""
+    out = torch.empty(*inp.shape, events.N_TOKENS)
+    for b, r in enumerate(recalls):
+        for t, tok in enumerate(inp[b].tolist()):
+            r.add((tok,), 0)         # no revokes here: the position is not needed
+            out[b, t] = r.bias()
+    return out
+
+
 def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, mem_len=PAPER_MEM_LEN,
-             all_tokens=False, progress=False):
-    """Mean NLL per scored token (nats) and perplexity of `model` on `songs` (framed token-id lists)."""
+             all_tokens=False, progress=False, recall=0.0):
+    """Mean NLL per scored token (nats) and perplexity of `model` on `songs` (framed token-id lists), the
+    distributions leaned by `recall` as generation does (0: the network alone)."""
     if batch_size < 1 or tgt_len < 1 or mem_len < 0:
         raise LivechipError("batch size and tgt_len must be at least 1, mem_len at least 0")
     n_songs = len(songs)
@@ -110,7 +128,8 @@ def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, m
     if progress:
         bar = tqdm(total=len(todo), unit="seg", desc="eval", leave=False)
     try:
-        total, count = nll(model, ((torch.from_numpy(i), torch.from_numpy(t)) for i, t in todo), mem_len, bar=bar)
+        total, count = nll(model, ((torch.from_numpy(i), torch.from_numpy(t)) for i, t in todo), mem_len, bar=bar,
+                           recall=recall)
     finally:
         if bar is not None:
             bar.close()
@@ -122,4 +141,5 @@ def evaluate(model, songs, batch_size=PAPER_BATCH_SIZE, tgt_len=PAPER_TGT_LEN, m
     mean = total / count
     return {"nll": mean, "perplexity": math.exp(mean), "tokens": count, "unscored_tokens": available - count,
             "segments": len(todo), "songs": len(arrays), "skipped_songs": n_songs - len(arrays),
-            "batch_size": batch_size, "tgt_len": tgt_len, "mem_len": mem_len, "all_tokens": all_tokens}
+            "batch_size": batch_size, "tgt_len": tgt_len, "mem_len": mem_len, "all_tokens": all_tokens,
+            "recall": recall}

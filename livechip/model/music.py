@@ -53,6 +53,7 @@ class MusicConfig:
     temperature: float = SamplingSettings.temperature     # what play samples with
     top_k: int = SamplingSettings.top_k
     top_p: float = SamplingSettings.top_p
+    recall: float = SamplingSettings.recall
     seed: int = 0
     mem_len: int | None = None      # generation memory; None: the model's generation default, else 512
 
@@ -71,7 +72,7 @@ class MusicConfig:
 
     def sampling(self, seed):
         try:
-            return SamplingSettings(self.temperature, self.top_k, self.top_p, seed=seed)
+            return SamplingSettings(self.temperature, self.top_k, self.top_p, seed=seed, recall=self.recall)
         except ValueError as e:
             raise LivechipError(str(e)) from None
 

@@ -43,6 +43,7 @@ SCALES = {
 }
 KEYED_VOICES = ("P1", "P2", "TR")   # the voices a key and scale apply to
 DENSITY_RANGE = (0.25, 4.0)
+RECALL_RANGE = (0.0, 2.0)           # see livechip.model.recall; above ~1 a continuation keeps its key less
 DENSITY_GAIN = 4.0                  # logit offset on note-ons per unit of log(density); see docs/steering.md
 NOTE_RANGE = (0, 127)               # what a low or high may be (MIDI notes; NO's own values lie inside)
 
@@ -56,12 +57,13 @@ OFF = ("off", "none")               # key names that mean no key
 @dataclass
 class SamplingSettings:
     """How the next token is chosen (`livechip.model.sampling` draws with it); the defaults of play, generate and
-    eval --music. Temperature 1.0 with top-k 32 kept the key and groove of continued songs best
-    (docs/model.md); LakhNES's generate.py used 0.95 and 32."""
+    eval --music. Temperature 1.0 with top-k 32 kept the key and groove of continued songs best, and recall 0.75
+    lifted the key (docs/model.md); LakhNES's generate.py used 0.95 and 32, and no recall."""
     temperature: float = 1.0    # 0 = greedy (argmax)
     top_k: int = 32             # keep the k most probable tokens; 0 = no limit
     top_p: float = 1.0          # keep the smallest set with this much probability; 1.0 = no limit
     seed: int | None = None     # None = a fresh random seed
+    recall: float = 0.75        # lean towards the pitch classes and noise sounds heard (livechip.model.recall)
     exclude_start: bool = True  # never generate <S> (LakhNES's exclude_eos)
 
     def __post_init__(self):
@@ -77,6 +79,11 @@ class SamplingSettings:
         if not _real(p) or not 0 < p <= 1:
             raise ValueError(f"top_p must be a number in (0, 1], got {p!r}")
         self.top_p = float(p)
+        r = self.recall
+        lo, hi = RECALL_RANGE
+        if not _real(r) or not lo <= r <= hi:
+            raise ValueError(f"recall must be a number in [{lo:g}, {hi:g}], got {r!r}")
+        self.recall = float(r)
         s = self.seed
         if s is not None and (not _integer(s) or not 0 <= s < 2**63):
             raise ValueError(f"seed must be None or an integer in [0, 2**63), got {s!r}")

@@ -20,6 +20,7 @@ import torch
 
 from livechip.core import events as ev
 from livechip.model import steer
+from livechip.model.recall import Recall
 from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample
 
 
@@ -53,6 +54,7 @@ class Stream:
         if mem_len is None:
             mem_len = getattr(model, "gen_mem_len", None)   # None too: the config's mem_len
         model.setup_cache(batch_size=1, max_rollback=max_rollback, mem_len=mem_len)
+        self.recall = Recall(model.cache.mem_len)   # the last mem_len heard note-ons (livechip.model.recall)
         self.device = _device_of(model)
         self.generator = torch.Generator()
         self._settings = None
@@ -144,6 +146,7 @@ class Stream:
         """Start a new song: reset the model, feed `<S>`, then the primer (a Score, or token ids)."""
         self.model.reset_cache()
         self._history.clear()
+        self.recall.clear()
         self._position = 0
         if isinstance(primer, ev.Score):
             tokens, ticks = _forced_tokens(sorted(primer.events, key=ev.event_order), 0, primer.end)
@@ -176,14 +179,14 @@ class Stream:
             banned = self.banned
             if self.pace and len(h) > CRAWL and h[-1][1] - h[-1 - CRAWL][1] < FRAME_TICKS:
                 banned = banned | _SHORT
-            tok = sample(self.next_logits(), self._settings, banned, self.generator, self.bias)
+            tok = sample(self._logits_now(), self._settings, banned, self.generator, self.bias)
             t = self.frontier
             if ev.is_wait(tok):
                 t += ev.wait_ticks(tok)
             elif tok != ev.START:
                 new.append(ev.NoteEvent(t, ev.voice_of(tok), ev.pitch_of(tok)))
             self._one[0, 0] = tok
-            self._feed(self._one, [t], tokens_list=[tok])
+            self._feed(self._one, [t], tokens_list=[tok], heard=False)
             n += 1
         return new
 
@@ -212,6 +215,7 @@ class Stream:
                 revoked.append(ev.NoteEvent(t, ev.voice_of(tok), ev.pitch_of(tok)))
         revoked.reverse()
         self._position -= k
+        self.recall.revoke(self._position)
         self.model.rollback(self._position)
         return revoked
 
@@ -242,8 +246,9 @@ class Stream:
 
     # --- model calls ---------------------------------------------------------------------------
 
-    def _feed(self, tokens, ticks, tokens_list=None):
-        """Run the model on `tokens` (a list, or a [1, n] tensor with `tokens_list` its ids) and record them."""
+    def _feed(self, tokens, ticks, tokens_list=None, heard=True):
+        """Run the model on `tokens` (a list, or a [1, n] tensor with `tokens_list` its ids) and record them;
+        `heard`: tokens the model did not choose (a primer, a player's notes), which its recall counts."""
         if tokens_list is None:
             tokens_list = tokens
             chunk = self.max_rollback  # a step never feeds more than the cache can take back
@@ -253,6 +258,8 @@ class Stream:
         else:
             self._keep_logits(self.model.step(tokens)[0], self._position)
         self._history.extend(zip(tokens_list, ticks))
+        if heard:
+            self.recall.add(tokens_list, self._position)
         self._position += len(tokens_list)
 
     def _keep_logits(self, logits, first):
@@ -272,10 +279,14 @@ class Stream:
         A view that the next model call overwrites: copy it to keep it."""
         return self._logits[(self._position - 1) % self._logits.shape[0]]
 
+    def _logits_now(self):
+        """next_logits leaned towards what was heard (`recall`; see livechip.model.recall)."""
+        return self.recall.apply(self.next_logits(), self._settings.recall)
+
     def next_probs(self):
         """The distribution [V] the next token would be drawn from, with the current settings and masks."""
         s = self._settings
-        return probs(self.next_logits(), s.temperature, s.top_k, s.top_p, self.banned, self.bias)
+        return probs(self._logits_now(), s.temperature, s.top_k, s.top_p, self.banned, self.bias)
 
 
 def _forced_tokens(events, start, until=None):

@@ -74,7 +74,7 @@ class LivechipApp(App):
         Binding("l", "presets", "preset", show=False, tooltip="load a preset"),
         Binding("minus", "zoom(1)", "zoom", show=False, key_display="-", tooltip=ZOOM_HELP),
         Binding("plus,equals_sign", "zoom(-1)", "zoom", show=False, key_display="+", tooltip=ZOOM_HELP),
-        *setting_keys("key"), *setting_keys("scale"), *setting_keys("density"),
+        *setting_keys("key"), *setting_keys("scale"), *setting_keys("density"), *setting_keys("recall"),
     ]
     # the screen's own state; a change redraws it (the watchers below)
     zoom = reactive(1, init=False)           # index into ZOOMS
@@ -275,7 +275,7 @@ class LivechipApp(App):
             value = TOP_K_STEPS[max(0, min(len(TOP_K_STEPS) - 1, k))]
         else:
             value = round(min(v + 0.05 * step, ROW[name].range[1]), 2)
-            value = max(value, 0.05)
+            value = max(value, 0.05 if ROW[name].low_open else ROW[name].range[0])
         self._set((name, value))
 
     def action_step(self, name, step):

@@ -163,7 +163,7 @@ def draw_top(cs, f, glyphs=UNICODE):
     if cs.get("recording") or f.get("recording") not in (None, False, "", "off"):
         t.append(f" {glyphs['rec']} REC ", "bold reverse #ff5f5f")
     t.append(f" {f.get('model_name', '--')}", "bold")
-    t.append(f"  temp {cs['temperature']:.2f}  top-k {cs['top_k'] or 'all'}  top-p {cs['top_p']:.2f}")
+    t.append(f"  temp {cs['temperature']:.2f}  top-k {cs['top_k'] or 'all'}  top-p {cs['top_p']:.2f}  recall {cs['recall']:.2f}")
     if cs.get("tempo", 1.0) != 1.0:
         t.append(f"  tempo {cs['tempo']:.2f}x")
     if cs.get("key", "off") != "off":
