@@ -76,8 +76,8 @@ def batches(songs, batch_size, tgt_len, all_tokens=False):
 def nll(model, segments, mem_len, autocast=nullcontext, bar=None, recall=0.0):
     """(NLL summed in nats, tokens scored) of `model` on `segments`: (inputs, targets) int64 tensors [B, T]
     scored in order with memory of at most `mem_len` positions; targets < 0 are not scored. With `recall`, each
-    stream's distributions are leaned towards the last `mem_len` tokens it heard, as generation does
-    (livechip.model.recall)."""
+    stream's distributions are leaned towards its last `mem_len` note-ons (every input counts as heard), as
+    generation leans them (livechip.model.recall)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

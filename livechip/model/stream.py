@@ -36,7 +36,8 @@ class Stream:
     `mem_len`: the model's memory length while generating (None: its folder's generation default, else the
     training one).
 
-    `settings` (a SamplingSettings), `masked_voices` (voices whose notes the model may not choose) and `steering`
+    `settings` (a SamplingSettings; its `recall` leans the notes towards those the stream heard rather than chose,
+    livechip.model.recall), `masked_voices` (voices whose notes the model may not choose) and `steering`
     (a `livechip.model.steer.Steering`: key, scale, density, ranges) can be assigned at any time; they apply from
     the next sampled token (revoking what was sampled ahead under the old ones is the caller's choice). Their masks
     are computed on assignment, so a token costs the same few tensor operations. A new seed reseeds the generator.
