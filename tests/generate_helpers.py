@@ -7,8 +7,6 @@ fixture checkpoints instead. It exists so the Stream's bookkeeping can be tested
 it counts its step calls.
 """
 
-import types
-
 import torch
 
 N_TOKEN = 631
@@ -30,7 +28,6 @@ class ToyModel:
     def setup_cache(self, batch_size=1, max_rollback=1024, mem_len=None):
         assert batch_size == 1
         self.max_rollback = max_rollback
-        self.cache = types.SimpleNamespace(mem_len=64 if mem_len is None else mem_len)   # as a TransformerXL's
         self.reset_cache()
 
     def reset_cache(self):

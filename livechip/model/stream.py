@@ -55,7 +55,7 @@ class Stream:
         if mem_len is None:
             mem_len = getattr(model, "gen_mem_len", None)   # None too: the config's mem_len
         model.setup_cache(batch_size=1, max_rollback=max_rollback, mem_len=mem_len)
-        self.recall = Recall(model.cache.mem_len)   # the last mem_len heard note-ons (livechip.model.recall)
+        self.recall = Recall()       # what the stream heard (livechip.model.recall)
         self.device = _device_of(model)
         self.generator = torch.Generator()
         self._settings = None
@@ -260,7 +260,7 @@ class Stream:
             self._keep_logits(self.model.step(tokens)[0], self._position)
         self._history.extend(zip(tokens_list, ticks))
         if heard:
-            self.recall.add(tokens_list, self._position)
+            self.recall.add(tokens_list, self._position, ticks)
         self._position += len(tokens_list)
 
     def _keep_logits(self, logits, first):
@@ -282,7 +282,18 @@ class Stream:
 
     def _logits_now(self):
         """next_logits leaned towards what was heard (`recall`; see livechip.model.recall)."""
-        return self.recall.apply(self.next_logits(), self._settings.recall)
+        r = self._settings.recall
+        return self.recall.apply(self.next_logits(), r, self._since_note_on()) if r else self.next_logits()
+
+    def _since_note_on(self):
+        """Ticks from the last note-on to the frontier; None when there was none in the last second."""
+        end = self.frontier
+        for tok, t in reversed(self._history):
+            if ev.is_note_on(tok):
+                return end - t
+            if end - t > ev.TICKS_PER_SECOND:
+                return None
+        return None
 
     def next_probs(self):
         """The distribution [V] the next token would be drawn from, with the current settings and masks."""
