@@ -1,28 +1,26 @@
-"""Recall: leaning the next token towards the pitch classes, noise sounds and rhythm the model has heard.
+"""Recall: leaning the next note towards the pitch classes and noise sounds the model has heard.
 
-Music keeps its key and its groove; a small network drifts from both within seconds (docs/model.md). `Recall`
-keeps, over the last WINDOW note-ons the model *heard* (a primer, a player's notes, voices kept from a file: what
-it did not choose), the count of each pitch class of P1, P2 and TR (one count shared by the three: a key is the
-band's), of each NO value, and the intervals between successive heard note-ons. With strength `recall`:
+Music keeps its key; a small network forgets it within seconds (docs/model.md). `Recall` counts, over the last
+`window` note-ons the model *heard* (a primer, a player's notes, voices kept from a file: what it did not choose),
+the pitch class of every P1, P2 and TR note-on (one count shared by the three: a key is the band's) and the value
+of every NO note-on. With strength `recall` the logits of the next token get
 
-- each note-on's logit gets recall * log(its pitch class's (NO: its value's) share among those heard / the share
-  of a uniform one), each share smoothed with one count: a pitch class heard twice as often as an average one
-  becomes 2**recall times as likely against it, one never heard rarer;
-- each wait's logit gets WAIT_WEIGHT * recall * log(the share, among the heard intervals, of the interval a
-  note-on right after the wait would make with the last note-on / a uniform share), in 10 ms bins up to 1 s and
-  one bin beyond (smoothed with IOI_PRIOR a bin);
-- then each voice's note-ons, and the waits, are renormalised among themselves: recall changes *which* note a
-  voice plays and *how long* a wait is, never whether a note or a wait comes next (density is the model's and
-  the density control's). Note-offs and `<S>` are untouched.
+    recall * log(the share of its pitch class (or noise value) among those heard / the share of a uniform one)
 
-With nothing heard the shares are uniform and nothing changes; recall = 0 is the network alone. The model's own
-notes are not counted: they would feed back (a note it repeats becomes ever more likely, and a continuation
-collapses onto one pitch; docs/model.md, "Recall").
+(each share smoothed with one count), so a pitch class heard twice as often as an average one becomes 2**recall
+times as likely against it, and one never heard is made rarer. Each voice's note-ons then are renormalised among
+themselves: recall chooses *which* note a voice plays, never *whether* it plays one (density is the model's and the
+density control's). Waits, note-offs and `<S>` are untouched, and with nothing heard every share is uniform and
+nothing changes. recall = 0 is the network alone.
 
-    r = Recall()
-    r.add([tok, ...], position, ticks)        # heard tokens from history position `position` on, their end ticks
+The model's own notes are not counted: they would feed back (a note it repeats becomes ever more likely, and a
+continuation collapses onto one pitch). Nor are waits: leaning towards the waits heard made continuations keep
+their groove less (docs/model.md, "Recall").
+
+    r = Recall()                              # the last WINDOW heard note-ons
+    r.add([tok, ...], position)               # heard tokens, from history position `position` on
     r.revoke(position)                        # the history was taken back to `position`
-    logits = r.apply(logits, 0.5, since)      # [V] -> [V]; `since`: ticks from the last note-on (None: long ago)
+    logits = r.apply(logits, strength=1.0)    # [V] -> [V]
 """
 
 import collections
@@ -34,92 +32,74 @@ from livechip.core import events as ev
 
 V = ev.N_TOKENS
 WINDOW = 768                              # heard note-ons counted: about half a minute of a dense song
-WAIT_WEIGHT = 2.0                         # the waits' strength against the notes' (docs/model.md, "Recall")
-IOI_BIN = ev.TICKS_PER_SECOND // 100      # onset intervals in 10 ms bins up to 1 s, then one bin for longer
-IOI_BINS = 101
-IOI_PRIOR = 0.5                           # smoothing count per interval bin
-
 N_SLOTS = 12 + 16                         # pitch classes, then NO's values 1-16
-_SLOT = np.full(V, -1)                    # what a note-on is counted as; -1: not a note-on
-_KIND = np.full(V, 4)                     # the group a token's probability is kept within: 0-3 a voice's
-for _i in range(V):                       # note-ons, 4 note-offs and <S>, 5 the waits
+_SLOT = np.full(V, -1)                    # what a token is counted as; -1: not counted
+_KIND = np.full(V, 4)                     # the group a token's probability is kept within: a voice's note-ons, the rest
+for _i in range(V):
     if ev.is_note_on(_i):
         _v = ev.voice_of(_i)
         _SLOT[_i] = ev.pitch_of(_i) % 12 if _v != "NO" else 12 + ev.pitch_of(_i) - ev.PITCH_RANGE["NO"][0]
         _KIND[_i] = ev.VOICES.index(_v)
-_NOTE_IDS = np.flatnonzero(_SLOT >= 0)
-_WAIT_IDS = np.flatnonzero([ev.is_wait(i) for i in range(V)])
-_WAIT_TICKS = np.array([ev.wait_ticks(i) for i in _WAIT_IDS])
-_KIND[_WAIT_IDS] = 5
-_KIND_T = torch.from_numpy(_KIND)
-N_KINDS = 6
+_COUNTED = _SLOT >= 0
 _GROUP = (np.arange(N_SLOTS) >= 12).astype(int)     # pitch classes 0, noise values 1
 _GROUP_SIZE = np.array([12, 16])
+_KIND_T = torch.from_numpy(_KIND)
+N_KINDS = 5
 
 
 class Recall:
-    """What a stream heard: the last `window` heard note-ons, each with its history position and tick."""
+    """Counts of the last `window` heard note-ons' slots, with the history position each was heard at."""
 
     def __init__(self, window=WINDOW):
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.window = window
-        self.heard = collections.deque()      # (position, slot, tick), oldest first
+        self.recent = collections.deque()     # (position, slot), oldest first
         self.counts = np.zeros(N_SLOTS)
-        self._notes = None                    # cached: the note-ons' log shares [len(_NOTE_IDS)]
-        self._ioi = None                      # cached: the interval bins' log shares [IOI_BINS]
+        self._bias = None
 
     def clear(self):
-        self.heard.clear()
+        self.recent.clear()
         self.counts[:] = 0
-        self._notes = self._ioi = None
+        self._bias = None
 
-    def add(self, tokens, position, ticks):
-        """Count the heard note-ons among `tokens`, the history's tokens from `position` on, ending at `ticks`."""
+    def add(self, tokens, position):
+        """Count the heard `tokens`, the history's tokens from `position` on."""
         for k, t in enumerate(tokens):
             s = _SLOT[t]
             if s >= 0:
-                self.heard.append((position + k, s, ticks[k]))
+                self.recent.append((position + k, s))
                 self.counts[s] += 1
-                if len(self.heard) > self.window:
-                    self.counts[self.heard.popleft()[1]] -= 1
-                self._notes = self._ioi = None
+                if len(self.recent) > self.window:
+                    self.counts[self.recent.popleft()[1]] -= 1
+                self._bias = None
 
     def revoke(self, position):
         """Forget what was heard at `position` and after (the history was taken back to `position`)."""
-        while self.heard and self.heard[-1][0] >= position:
-            self.counts[self.heard.pop()[1]] -= 1
-            self._notes = self._ioi = None
+        while self.recent and self.recent[-1][0] >= position:
+            self.counts[self.recent.pop()[1]] -= 1
+            self._bias = None
 
-    def bias(self, since=None):
-        """[V] the log shares above for the note-ons, and for the waits (times WAIT_WEIGHT) when a note-on was
-        `since` ticks ago; 0 for the other tokens."""
-        if self._notes is None:
+    def bias(self):
+        """[V] the log of each note-on's slot share against a uniform one's; 0 for the other tokens."""
+        if self._bias is None:
             c = self.counts + 1.0
             share = c / np.bincount(_GROUP, weights=c)[_GROUP] * _GROUP_SIZE[_GROUP]
-            self._notes = torch.from_numpy(np.log(share)[_SLOT[_NOTE_IDS]]).float()
-        b = torch.zeros(V)
-        b[_NOTE_IDS] = self._notes
-        if since is not None and len(self.heard) > 1:
-            if self._ioi is None:
-                d = np.diff([tick for _, _, tick in self.heard])
-                d = d[d > 0]                  # notes struck together: no wait makes those
-                c = np.bincount(np.minimum(d // IOI_BIN, IOI_BINS - 1), minlength=IOI_BINS) + IOI_PRIOR
-                self._ioi = np.log(c / c.sum() * IOI_BINS)
-            bins = np.minimum((since + _WAIT_TICKS) // IOI_BIN, IOI_BINS - 1)
-            b[_WAIT_IDS] = torch.from_numpy(WAIT_WEIGHT * self._ioi[bins]).float()
-        return b
+            b = np.zeros(V, dtype=np.float32)
+            b[_COUNTED] = np.log(share)[_SLOT[_COUNTED]]
+            self._bias = torch.from_numpy(b)
+        return self._bias
 
-    def apply(self, logits, strength, since=None):
-        """`logits` [V] leaned towards what was heard by `strength` (`since`: ticks from the last note-on)."""
+    def apply(self, logits, strength):
+        """`logits` [V] leaned towards what was heard by `strength`, each voice's note-ons renormalised."""
         if strength == 0:
             return logits
-        return lean(logits, strength * self.bias(since))
+        return lean(logits, strength * self.bias())
 
 
 def lean(logits, bias):
-    """`logits` [..., V] plus `bias` [..., V], shifted per kind (each voice's note-ons, the waits, the rest) so
-    that each kind keeps the probability it had."""
+    """`logits` [..., V] plus `bias` [..., V], shifted per kind (each voice's note-ons, the rest) so that each
+    kind keeps the probability it had."""
     e0 = torch.exp(logits - logits.max(-1, keepdim=True).values)
     e1 = e0 * torch.exp(bias)
     s0 = torch.zeros(*logits.shape[:-1], N_KINDS).index_add_(-1, _KIND_T, e0)
