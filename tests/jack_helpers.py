@@ -4,13 +4,16 @@
         run([... "livechip", "play", ...], env=jack.env)
         jack.connect("livechip:livechip", "daw:in")
         jack.xruns()                              # XRun reports in the server's log
+        jack.excuse("daw")                         # why a timing check may measure the machine (or None)
 
 The server runs on the dummy driver (no sound card needed), under a name no other test uses, and is stopped
 (and its log kept for the failure message) when the block ends. JACK_DEFAULT_SERVER is set in this process
 while it runs, so JACK clients created here (python-rtmidi, PortAudio) find it.
 """
 
+import contextlib
 import ctypes
+import ctypes.util
 import itertools
 import os
 import shutil
@@ -97,8 +100,10 @@ def lsp(env):
 class JackServer:
     """jackd with the dummy driver under a unique name; a context manager."""
 
-    def __init__(self, period=256, rate=48000, name=None):
+    def __init__(self, period=256, rate=48000, name=None, watch=False):
         self.period, self.rate = period, rate
+        self.watch = watch
+        self.watcher = None
         self.name = name or f"lctest{os.getpid()}x{next(_count)}"
         self.proc = None
         self.log_path = None
@@ -123,6 +128,8 @@ class JackServer:
             time.sleep(0.05)
         self._old_env = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = self.name
+        if self.watch:
+            self.watcher = FrameWatch(self.rate, self.period)
         return self
 
     def _start(self):
@@ -146,6 +153,8 @@ class JackServer:
         self.stop()
 
     def stop(self):
+        if self.watcher is not None:
+            self.watcher.close()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -164,6 +173,28 @@ class JackServer:
     def xruns(self):
         """XRuns the server reported (a client not finished within its period)."""
         return self.log().count("XRun")
+
+    def missed(self, client):
+        """Periods in which the server found `client` not finished (its log's XRun lines that name it): what
+        reached the client's ports in such a period never reached the client."""
+        return self.log().count(f"client = {client} was not finished")
+
+    def excuse(self, *recorders, over=0.02):
+        """What on this run measures the machine rather than livechip, or None: the machine stopped the server
+        for more than `over` seconds (needs watch=True), or the server did not run one of the test's
+        `recorders` (client names) in some period (what reached it then arrives late or not at all)."""
+        why = []
+        if self.stalled() > over:
+            why.append(f"the machine stopped the JACK server for {self.stalled() * 1e3:.0f} ms")
+        for name in recorders:
+            if self.missed(name):
+                why.append(f"the server did not run the test's client `{name}` in {self.missed(name)} periods")
+        return "; ".join(why) or None
+
+    def stalled(self):
+        """The longest time (seconds) the machine stopped this server's clock so far: see FrameWatch. Timing
+        measured across such a stop measures the machine, not livechip."""
+        return self.watcher.stalled() if self.watcher is not None else 0.0
 
     def ports(self):
         return (lsp(self.env) or "").split("\n")
@@ -189,6 +220,78 @@ class JackServer:
             if r.returncode != 0:
                 raise RuntimeError(f"jack_connect {src} {dst}: {r.stderr or r.stdout}")
             return
+
+
+class FrameWatch:
+    """Watches the server's frame clock against JACK's microsecond clock, from a client of its own that runs no
+    process callback: every 10 ms it reads the frame at which the current period began (jack_last_frame_time)
+    between two readings of the time.
+
+    The dummy driver sleeps a period, runs the graph and sleeps again; it never waits for a client (jackd's
+    default asynchronous mode), and its thread runs at a real-time priority above every client's. When its
+    frames fall behind the clock by more than a couple of periods at once, the machine itself did not run it:
+    a virtual machine whose CPU the host took away, which stops every thread here alike. The driver then goes
+    on from the frame where it stopped, so the jump stays in the record."""
+
+    def __init__(self, rate, period):
+        lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+        lib.jack_client_open.restype = ctypes.c_void_p
+        lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+        lib.jack_last_frame_time.restype = ctypes.c_uint32
+        lib.jack_last_frame_time.argtypes = [ctypes.c_void_p]
+        lib.jack_get_time.restype = ctypes.c_uint64
+        lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        self.lib, self.rate, self.period = lib, rate, period
+        status = ctypes.c_int()
+        self.client = lib.jack_client_open(b"lcwatch", 0x01, ctypes.byref(status))    # JackNoStartServer
+        if not self.client:
+            raise RuntimeError(f"FrameWatch: no JACK server (status 0x{status.value:x})")
+        self.lags = []                    # JACK's clock minus the frame clock, seconds, one per reading
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        lib = self.lib
+        while not self._stop.wait(0.01):
+            t0 = lib.jack_get_time()
+            frame = lib.jack_last_frame_time(self.client)
+            t1 = lib.jack_get_time()
+            if t1 - t0 < 500:             # not a reading that this process's other threads interrupted
+                self.lags.append(t0 / 1e6 - frame / self.rate)
+
+    def stalled(self):
+        """The most (seconds) the frames fell behind the clock within any second, less a period and 2 ms (a
+        reading falls anywhere within a period): 0 on a machine that kept time. The dummy driver's steady drift
+        (its sleeps overshoot by microseconds; 0.05 % here) stays well below that within a second."""
+        import numpy as np
+        lag = np.array(self.lags)
+        if len(lag) < 2:
+            return 0.0
+        window = np.lib.stride_tricks.sliding_window_view(np.pad(lag, (99, 0), mode="edge"), 100)
+        rise = (lag - window.min(axis=1)).max()
+        return float(max(0.0, rise - self.period / self.rate - 0.002))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(1.0)
+        if self.client:
+            self.lib.jack_client_close(self.client)
+            self.client = None
+
+
+@contextlib.contextmanager
+def unless(excuse):
+    """Timing checks of a real-time run: a check that fails where the run has an excuse (`JackServer.excuse`:
+    the machine stopped the server, or the server did not run the test's recorder in some period) is skipped,
+    with both said; one that fails where the machine kept time fails."""
+    import pytest
+    try:
+        yield
+    except AssertionError as e:
+        if excuse:
+            pytest.skip(f"{excuse}; the timing check it failed measures that: {str(e).splitlines()[0]}")
+        raise
 
 
 class MidiRecorder:

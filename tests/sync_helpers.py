@@ -70,8 +70,8 @@ class ClockSource:
 def run_session(model, period=64, seed=3, args=()):
     """One `livechip play --sync midi` session led by a ClockSource, recorded by a test DAW (see the module's
     docstring); returns what the DAW got, livechip's stderr and exit status, the /livechip/bpm answers and the
-    server's xruns."""
-    with JackServer(period=period) as jack:
+    server's xruns and what in the run measures the machine (JackServer.excuse)."""
+    with JackServer(period=period, watch=True) as jack:
         daw = MidiRecorder()
         daw.midi.ignore_types(sysex=True, timing=False, active_sense=True)   # the source's clock too
         src = ClockSource()
@@ -96,9 +96,10 @@ def run_session(model, period=64, seed=3, args=()):
             src.port.close()
             time.sleep(0.1)
             daw.close()
-        xruns = jack.xruns()
+        xruns, excuse = jack.xruns(), jack.excuse(daw.port.split(":")[0])
     assert src.failed is None, src.failed
-    return {"daw": daw.messages, "err": err, "rc": proc.returncode, "asked": src.asked, "xruns": xruns}
+    return {"daw": daw.messages, "err": err, "rc": proc.returncode, "asked": src.asked, "xruns": xruns,
+            "excuse": excuse}
 
 
 def wait_for_osc(proc, osc, timeout=90.0):
@@ -116,8 +117,9 @@ def wait_for_osc(proc, osc, timeout=90.0):
 
 
 def segments(messages, tempi):
-    """The source's clock as the DAW got it: per Start, (tick times, tick numbers). Ticks JACK lost in a
-    missed period are not there: the numbers count them from the gaps, at the tempo the source played."""
+    """The source's clock as the DAW got it: per Start, (tick times, tick numbers). The source sends every
+    tick, late or not; ticks JACK lost in a period the recorder missed are not there, and as many as are
+    missing are counted in the widest gaps (measured in periods of the tempo played there)."""
     runs = []
     for t, m in messages:
         if m[0] == START:
@@ -126,13 +128,15 @@ def segments(messages, tempi):
             runs[-1].append(t)
     out = []
     for times, part in zip(runs, tempi):
+        times = np.array(times)
         bounds = np.cumsum([beats * PPQN for _, beats in part])
-        periods = [60.0 / (bpm * PPQN) for bpm, _ in part]
-        k = [0]
-        for gap in np.diff(times):
-            period = periods[min(np.searchsorted(bounds, k[-1], side="right"), len(periods) - 1)]
-            k.append(k[-1] + max(1, round(gap / period)))
-        out.append((np.array(times), np.array(k)))
+        periods = np.array([60.0 / (bpm * PPQN) for bpm, _ in part])
+        period = periods[np.minimum(np.searchsorted(bounds, np.arange(len(times) - 1), side="right"),
+                                    len(periods) - 1)]
+        gaps, steps = np.diff(times) / period, np.ones(len(times) - 1)
+        for _ in range(max(0, int(bounds[-1]) - len(times))):
+            steps[np.argmax(gaps / steps)] += 1
+        out.append((times, np.concatenate([[0], np.cumsum(steps)]).astype(int)))
     return out
 
 

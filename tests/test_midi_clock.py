@@ -79,6 +79,22 @@ def test_a_dropped_tick_and_a_late_tick_do_not_move_the_beat():
     assert phase.max() < 2.0 and np.percentile(after, 90) < 1.0
 
 
+@pytest.mark.parametrize("late", [1, 2])
+def test_ticks_a_whole_period_late_in_a_bunch_are_not_taken_for_lost_ones(late):
+    """A missed JACK period (or a source that fell behind) holds tick 150 back until `late` tick periods later
+    and then delivers it with those behind it, 0.2 ms apart: the gap looks like `late` lost ticks at first; the
+    bunch says they were late. Counted as lost, the beat would stay a tick (19 ms) ahead for good."""
+    true, arrive = ticks([(132, 12)], seed=3)
+    held = np.arange(150, 151 + late)
+    arrive[held] = arrive[150 + late] + 0.0002 * np.arange(late + 1)
+    f, rows = follow(true, arrive)
+    ok = settled(rows, [0])
+    after = np.abs(ok[ok[:, 0] > 150 + late + PPQN, 3])
+    print(f"{late} period(s) late: beat error a beat after the bunch max {after.max():.3f} ms")
+    assert f.ticks == len(true) - 2
+    assert after.max() < 1.5
+
+
 def test_a_tempo_halved_is_not_taken_for_lost_ticks():
     """120 -> 60 bpm: the first slow tick looks like one lost tick; the second one says the tempo fell."""
     true, arrive = ticks([(120, 8), (60, 8)], seed=2)

