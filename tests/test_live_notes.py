@@ -23,7 +23,7 @@ from livechip.core.events import TICKS_PER_SECOND
 from livechip.tui.client import Remote
 from tests.control_helpers import free_udp_port, message
 from tests.jack_helpers import (JackServer, MidiRecorder, jackd_available, note_events, note_happy_model,
-                                start_play, wait_for_notes)
+                                start_play, unless, wait_for_notes)
 from tests.jam_helpers import LIVECHIP_IN, Keyboard, melody, play
 from tests.tmux_helpers import Terminal, lane, livechip, roll
 
@@ -95,7 +95,7 @@ def session(tmp_path_factory):
     port = free_udp_port()
     tune = melody(12, start=64)
     connect = shutil.which("tmux") is not None
-    with JackServer() as jack:
+    with JackServer(watch=True) as jack:
         daw = MidiRecorder()
         # a long horizon: a note published when scheduled would come a second before it is heard
         proc = start_play(jack, "--seed", "1", "--human", "P1", "--horizon", "1", "--osc-port", str(port),
@@ -141,10 +141,12 @@ def session(tmp_path_factory):
                 proc.kill()
         time.sleep(0.1)
         daw.close()
+        excuse = jack.excuse("testdaw", "kbd")
     assert "Traceback" not in err, err
     return {"rc": proc.returncode, "err": err, "daw": daw.messages, "notes": sub.notes, "sent": sent,
             "keys": [m[1] for _, m in tune if m[0] == 0x90], "remote": remote_notes,
-            "screen": shot, "detached": detached, "connect": connect, "playing_on": playing_on}
+            "screen": shot, "detached": detached, "connect": connect, "playing_on": playing_on,
+            "excuse": excuse}
 
 
 def test_a_subscriber_gets_the_player_s_notes_as_they_are_heard(session):
@@ -173,7 +175,8 @@ def test_a_subscriber_gets_the_model_s_notes_when_heard_exactly_as_midi_out_sent
         sent = [(t, p) for t, v, p in daw if v == voice and p is not None]
         # no revoked speculation among them: they are one stretch of exactly what MIDI out sent
         i = find_run([p for _, p in sent], [p for _, p in ours])
-        assert i >= 0, f"{voice}: published {[p for _, p in ours]}\nMIDI out {[p for _, p in sent]}"
+        with unless(session["excuse"]):     # a period the DAW missed brings it several notes at one instant
+            assert i >= 0, f"{voice}: published {[p for _, p in ours]}\nMIDI out {[p for _, p in sent]}"
         lags += [arrival[t, voice] - d for (t, _), (d, _) in zip(ours, sent[i:])]
     assert len(lags) >= 10, f"only {len(lags)} model notes published"
     print(f"\nmodel notes published - sent on MIDI out, {len(lags)} notes: median {statistics.median(lags):.4f} s, "

@@ -14,7 +14,7 @@ from livechip.core import events as ev
 from livechip.formats import tx1
 from livechip.apu.render import read_wav, render_score
 from tests.jack_helpers import (AudioCapture, JackServer, MidiRecorder, jackd_available, left_sounding,
-                                note_events, note_happy_model, start_play)
+                                note_events, note_happy_model, start_play, unless)
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd (Debian package jackd2) is not installed")
 
@@ -38,7 +38,7 @@ def lag_of(a, b, lo, hi):
 def session(model, tmp_path_factory):
     """One 6-second `livechip play` recorded by the DAW and the capture client."""
     out = tmp_path_factory.mktemp("session")
-    with JackServer(period=BLOCK, rate=RATE) as jack:
+    with JackServer(period=BLOCK, rate=RATE, watch=True) as jack:
         daw = MidiRecorder()
         cap = AudioCapture(rate=RATE)
         cap.start()
@@ -54,10 +54,11 @@ def session(model, tmp_path_factory):
                 proc.kill()
         cap.stop()
         daw.close()
-        xruns = jack.xruns()
+        xruns, excuse = jack.xruns(), jack.excuse("testdaw", "lccapture")
     stem = next(out.glob("*.tx1.txt")).name[:-len(".tx1.txt")]
     return {"rc": proc.returncode, "err": err, "daw": daw.messages, "audio": cap.audio(), "blocks": cap.blocks,
-            "score": tx1.read(out / f"{stem}.tx1.txt"), "wav": read_wav(out / f"{stem}.wav"), "xruns": xruns}
+            "score": tx1.read(out / f"{stem}.tx1.txt"), "wav": read_wav(out / f"{stem}.wav"), "xruns": xruns,
+            "excuse": excuse}
 
 
 def test_play_on_jack_exits_cleanly(session):
@@ -82,7 +83,8 @@ def test_daw_recording_matches_the_session_file_within_one_block(session):
     for v in ev.VOICES:
         d = [e for e in daw if e[1] == v]
         m = [e for e in mine if e[1] == v]
-        assert [p for _, _, p in d] == [p for _, _, p in m], v
+        with unless(session["excuse"]):     # a period the DAW missed brings it several notes at one instant
+            assert [p for _, _, p in d] == [p for _, _, p in m], v
         diff += [a[0] - b[0] for a, b in zip(d, m)]
     err = np.array(diff) - np.median(diff)    # the DAW's clock and the session's differ by a constant
     late = np.abs(err) > BLOCK / RATE
@@ -93,7 +95,8 @@ def test_daw_recording_matches_the_session_file_within_one_block(session):
     else:
         # a period the server missed shifts JACK's time against the audio stream's frame counter (the engine's
         # clock) for the notes around it; the rest stay within one block
-        assert late.mean() <= 0.2
+        with unless(session["excuse"]):
+            assert late.mean() <= 0.2
         if late.any():
             warnings.warn(f"{late.sum()} of {len(err)} notes over one block off, around {session['xruns']} xruns")
 
@@ -111,7 +114,8 @@ def test_captured_audio_is_the_session_wav(session):
     a = cap[d:d + len(wav)]
     b = wav[:len(a)]
     assert len(a) > 4 * RATE
-    assert np.max(np.abs(a - b)) < 3 / 32768      # the same samples, up to the WAV's 16-bit rounding
+    with unless(session["excuse"]):           # a period the capture client missed is a hole in its recording
+        assert np.max(np.abs(a - b)) < 3 / 32768      # the same samples, up to the WAV's 16-bit rounding
 
 
 def test_captured_audio_plays_every_note_of_the_session_file_at_its_time(session):
@@ -130,4 +134,5 @@ def test_captured_audio_plays_every_note_of_the_session_file_at_its_time(session
         local = lag_of(cap[lo + d:hi + d].astype(np.float64), ref[lo:hi].astype(np.float64), -2 * BLOCK, 2 * BLOCK)
         worst = max(worst, abs(local))
     print(f"audio vs session: worst local lag {worst} frames")
-    assert worst <= BLOCK
+    with unless(session["excuse"]):
+        assert worst <= BLOCK
