@@ -112,8 +112,8 @@ def cached_path(model, mem_len, max_rollback, steps):
 
 
 def drawn_path(model, mem_len, max_rollback, steps, recall):
-    """A whole token as `play` draws it: a Stream's step, sampling (play's settings, `recall` as given) and its
-    bookkeeping, after a primer of heard music (so recall has counts); CPU ms per token of this thread."""
+    """A whole token as `play` draws it: a Stream's step, sampling (play's settings, `recall` as given, the
+    model folder's wait temperature) and its bookkeeping, after a primer of heard music (so recall has counts); CPU ms per token of this thread."""
     from livechip.core import events as ev
     from livechip.model.sampling import SamplingSettings
     from livechip.model.stream import Stream
@@ -178,7 +178,8 @@ def report(name, model, args, bw):
     from livechip.model.steer import SamplingSettings
     for r in sorted({0.0, SamplingSettings.recall}):
         c = statistics.median(drawn_path(q, mem_len, args.max_rollback, args.steps, r))
-        print(f"a drawn token, int8 weights+kv, play's sampling, recall {r:g}: cpu ms p50 {c * 1e3:.2f}, "
+        print(f"a drawn token, int8 weights+kv, play's sampling, recall {r:g}, wait temperature "
+              f"{q.gen_wait_temperature:g}: cpu ms p50 {c * 1e3:.2f}, "
               f"{1 / c / EVENTS_PER_SECOND:.1f}x real time")
     for label, _, _, rb, _ in rows[1:]:
         back, far = rb

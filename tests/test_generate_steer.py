@@ -82,8 +82,8 @@ def test_a_range_keeps_every_p1_note_inside_also_through_midi(gen):
 def test_density_3_plays_at_least_4x_the_notes_of_density_quarter(gen):
     counts = {}
     for density in (0.25, 3):
-        counts[density] = sum(len(note_ons(gen(f"d{density}.tx1.txt", "--density", density, "--seconds", 2,
-                                                   "--seed", seed))) for seed in (0, 1))
+        counts[density] = sum(len(note_ons(gen(f"d{density}.tx1.txt", "--density", density, "--seconds", 4,
+                                                   "--seed", seed))) for seed in (0, 1, 2))
     assert counts[0.25] > 0 and counts[3] >= 4 * counts[0.25], counts
 
 

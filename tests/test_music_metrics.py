@@ -158,6 +158,8 @@ def test_eval_music_json_gives_every_figure_against_known_references(first, spli
     assert u["silent"]["model"] == pytest.approx(1 - u["sounding"]["model"])
     config = json.loads((MODEL / "config.json").read_text())
     assert r["settings"]["mem_len"] == config.get("generation", {}).get("mem_len", 512)
+    assert r["settings"]["wait_temperature"] == config.get("generation", {}).get("wait_temperature", 1.0)
+    assert f"--wait-temperature {r['settings']['wait_temperature']:g} " in r["command"]
     assert r["settings"]["seed"] == 7 and r["int8"] is True
     assert r["command"].startswith(f"livechip eval --music --model {MODEL} {split} --songs 2 --prime-seconds 2 ")
 
@@ -177,6 +179,7 @@ def test_eval_music_is_the_same_twice_and_changes_with_the_seed(first, split):
     (("--songs", 3), "only 2 songs"),
     (("--temperature", -1), "temperature"),
     (("--songs", 0, "--takes", 0), "nothing to measure"),
+    (("--wait-temperature", 0), "--wait-temperature must be in"),
 ])
 def test_eval_music_bad_settings_are_clear_errors(capsys, split, args, message):
     rc, out, err = run_cli(capsys, "eval", "--music", "--model", MODEL, split, "--continue-seconds", 2,

@@ -8,7 +8,7 @@ from livechip.cli.main import build_parser
 from livechip.control.settings import SETTINGS
 from livechip.control.state import State
 from livechip.model.music import MusicConfig
-from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample
+from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample, temper_waits
 
 # Rows of reference.npz `sampler_probs_first_step`, in the order config.json lists them.
 REFERENCE_ROWS = [
@@ -150,3 +150,24 @@ def test_greedy_is_argmax_of_allowed(reference):
 def test_settings_validation(bad):
     with pytest.raises(ValueError):
         SamplingSettings(**bad)
+
+
+@pytest.mark.parametrize("t", [0.5, 1.3, 2.0])
+def test_temper_waits_changes_which_wait_never_whether_nor_any_other_token(t):
+    logits = torch.randn(631, generator=torch.Generator().manual_seed(4)) * 3
+    waits = torch.zeros(631, dtype=torch.bool)
+    waits[list(WAITS)] = True
+    p0, p1 = torch.softmax(logits, 0), torch.softmax(temper_waits(logits, t), 0)
+    assert torch.allclose(p1[~waits], p0[~waits], atol=1e-7)               # every other token as it was
+    assert float(p1[waits].sum()) == pytest.approx(float(p0[waits].sum()), abs=1e-6)
+    w0, w1 = p0[waits] / p0[waits].sum(), p1[waits] / p1[waits].sum()      # among the waits: p ** (1 / t)
+    expect = w0 ** (1 / t) / (w0 ** (1 / t)).sum()
+    assert torch.allclose(w1, expect, rtol=1e-4, atol=1e-9)
+
+
+def test_temper_waits_at_1_and_with_no_wait_possible_leaves_the_logits():
+    logits = torch.randn(631)
+    assert temper_waits(logits, 1.0) is logits
+    none = logits.clone()
+    none[list(WAITS)] = -float("inf")
+    assert torch.equal(temper_waits(none, 1.3), none)

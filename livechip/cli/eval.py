@@ -4,7 +4,7 @@
 import json
 import shlex
 import time
-from dataclasses import asdict, fields
+from dataclasses import fields
 
 import torch
 
@@ -31,10 +31,11 @@ def options(args):
     return {f.name: getattr(args, f.name, None) for f in fields(music.MusicConfig)}
 
 
-def command_line(args, cfg, mem_len):
-    """The `livechip eval --music` line that gives these figures, every setting spelled out."""
+def command_line(args, settings):
+    """The `livechip eval --music` line that gives these figures, every setting spelled out (`settings`: the
+    MusicConfig's fields as the run resolved them)."""
     words = ["livechip", "eval", "--music", "--model", str(args.model), *map(str, args.inputs)]
-    for k, v in {**asdict(cfg), "mem_len": mem_len}.items():
+    for k, v in settings.items():
         words += [f"--{k.replace('_', '-')}", f"{v:g}" if isinstance(v, float) else str(v)]
     words += ["--int8"] * bool(args.int8) + ["--threads", str(args.threads or 1)]
     words += ["--cold-start"] * args.cold_start
@@ -53,7 +54,7 @@ def music_command(args):
     t = time.time()
     r = music.music_metrics(model, paths, cfg, progress=not (args.json or args.quiet), primes=primes)
     r["model"], r["int8"] = str(args.model), bool(args.int8)
-    r["command"] = command_line(args, cfg, r["settings"]["mem_len"])
+    r["command"] = command_line(args, r["settings"])
     if args.json:
         print(json.dumps(r, indent=1))
         return 0

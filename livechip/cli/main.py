@@ -164,6 +164,8 @@ def _add_checkpoint_commands(sub):
     g.add_argument("--top-k", type=int, help=f"keep the k most probable tokens, 0 = all (default {SAMPLING.top_k})")
     g.add_argument("--top-p", type=float, help=f"nucleus sampling mass, 1 = off (default {SAMPLING.top_p})")
     g.add_argument("--recall", type=float, help=RECALL_HELP)
+    g.add_argument("--wait-temperature", type=float,
+                   help="the waits' temperature among themselves (default: the model folder's; docs/model.md)")
     g.add_argument("--seed", type=int, help="first seed: song i uses seed + i, take j seed + j (default 0)")
     g.add_argument("--cold-start", action="store_true",
                    help="unprimed takes from nothing, not from the model folder's warm primes as `play` starts")

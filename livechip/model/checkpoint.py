@@ -5,8 +5,9 @@
     import_lakhnes("pretrained/LakhNES/model.pt", "models/lakhnes")
 
 `config.json` holds `{"format": "livechip-txl", "version": 1, "model": <TXLConfig fields>, "dtype": ...}` and
-optionally a `"source"` record and `"generation": {"mem_len": N}`: the memory the instrument generates with
-(its ears), which may be longer than the training segment's `model.mem_len`. Weights are stored once per tensor (a tied output weight is stored under the
+optionally a `"source"` record and `"generation": {"mem_len": N, "wait_temperature": T}`: the memory the
+instrument generates with (its ears), which may be longer than the training segment's `model.mem_len`, and the
+temperature of its waits among themselves (`livechip.model.sampling.temper_waits`; 1 when absent). Weights are stored once per tensor (a tied output weight is stored under the
 embedding's name only). float16/bfloat16 files are upcast to float32 on load. Every problem with the folder
 (missing, truncated or corrupt files, a config that does not match the weights) is a `CheckpointError`.
 """
@@ -22,6 +23,7 @@ from safetensors.torch import save as st_save
 
 from livechip.core import events, places
 from livechip.core.errors import CheckpointError, DeviceError
+from livechip.model.sampling import WAIT_TEMPERATURE
 from livechip.core.fileio import atomic_write
 from livechip.model.lakhnes import load_lakhnes
 from livechip.model.txl import TransformerXL, TXLConfig
@@ -57,8 +59,10 @@ def save_model(model, dir, card=None, dtype="float32", source=None):
     tied = _aliases(sd)
     tensors = {k: v.detach().to("cpu", DTYPES[dtype]).contiguous() for k, v in sd.items() if k not in tied}
     config = {"format": FORMAT, "version": VERSION, "model": model.cfg.to_dict(), "dtype": dtype}
-    if model.gen_mem_len is not None:
-        config["generation"] = {"mem_len": model.gen_mem_len}
+    gen = {"mem_len": model.gen_mem_len, "wait_temperature": getattr(model, "gen_wait_temperature", 1.0)}
+    gen = {k: v for k, v in gen.items() if v is not None and (k, v) != ("wait_temperature", 1.0)}
+    if gen:
+        config["generation"] = gen
     if source:
         config["source"] = source
     data = st_save(tensors, metadata={"format": "pt", "livechip": FORMAT})
@@ -105,8 +109,11 @@ def read_config(dir):
         raise CheckpointError(f"{path}: \"model\" has bad values for {', '.join(bad)}")
     gen = config.get("generation", {})
     mem = gen.get("mem_len") if isinstance(gen, dict) else None
-    if not isinstance(gen, dict) or "mem_len" in gen and not (type(mem) is int and 0 <= mem <= 65536):
-        raise CheckpointError(f"{path}: \"generation\" must be {{\"mem_len\": a whole number 0..65536}}")
+    wt = gen.get("wait_temperature", 1.0) if isinstance(gen, dict) else None
+    if (not isinstance(gen, dict) or "mem_len" in gen and not (type(mem) is int and 0 <= mem <= 65536)
+            or type(wt) not in (int, float) or not WAIT_TEMPERATURE[0] <= wt <= WAIT_TEMPERATURE[1]):
+        raise CheckpointError(f"{path}: \"generation\" must be {{\"mem_len\": a whole number 0..65536, "
+                              f"\"wait_temperature\": a number {WAIT_TEMPERATURE[0]:g}..{WAIT_TEMPERATURE[1]:g}}}")
     return config
 
 
@@ -124,6 +131,7 @@ def load_model(dir=None, device="cpu"):
     except (TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{dir / CONFIG}: unusable model config ({e})") from None
     model.gen_mem_len = config.get("generation", {}).get("mem_len")
+    model.gen_wait_temperature = float(config.get("generation", {}).get("wait_temperature", 1.0))
     path = dir / WEIGHTS
     try:
         data = path.read_bytes()

@@ -32,7 +32,7 @@ from livechip.core import events as ev
 from livechip.formats import tx1
 from livechip.core.errors import LivechipError
 from livechip.model.generate import generate
-from livechip.model.sampling import SamplingSettings
+from livechip.model.sampling import WAIT_TEMPERATURE, SamplingSettings
 
 TPS = ev.TICKS_PER_SECOND
 BIN = TPS // 100            # onset-interval bin: 10 ms
@@ -56,6 +56,7 @@ class MusicConfig:
     recall: float = SamplingSettings.recall
     seed: int = 0
     mem_len: int | None = None      # generation memory; None: the model's generation default, else 512
+    wait_temperature: float | None = None   # the waits' temperature; None: the model's generation default
 
     def __post_init__(self):
         if self.songs < 0 or self.songs == 1:
@@ -66,6 +67,9 @@ class MusicConfig:
             raise LivechipError("--prime-seconds, --continue-seconds and --take-seconds must be > 0")
         if self.mem_len is not None and self.mem_len < 1:
             raise LivechipError("--mem-len must be at least 1")
+        lo, hi = WAIT_TEMPERATURE
+        if self.wait_temperature is not None and not lo <= self.wait_temperature <= hi:
+            raise LivechipError(f"--wait-temperature must be in [{lo:g}, {hi:g}]")
         if not self.songs and not self.takes:
             raise LivechipError("nothing to measure: --songs and --takes are both 0")
         self.sampling(self.seed)
@@ -236,10 +240,12 @@ def music_metrics(model, paths, cfg=None, progress=False, primes=()):
     if progress:
         bar = tqdm(total=cfg.songs * cfg.continue_seconds + cfg.takes * cfg.take_seconds, unit="s", leave=False,
                    desc="music", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of music [{elapsed}<{remaining}]")
-    saved, model.gen_mem_len = getattr(model, "gen_mem_len", None), mem_len   # what a Stream generates with
+    waits = getattr(model, "gen_wait_temperature", 1.0) if cfg.wait_temperature is None else cfg.wait_temperature
+    saved = getattr(model, "gen_mem_len", None), getattr(model, "gen_wait_temperature", 1.0)
+    model.gen_mem_len, model.gen_wait_temperature = mem_len, waits         # what a Stream generates with
     was_training = model.training
     model.eval()
-    r = {"settings": {**asdict(cfg), "mem_len": mem_len}, "files": len(paths)}
+    r = {"settings": {**asdict(cfg), "mem_len": mem_len, "wait_temperature": waits}, "files": len(paths)}
     try:
         with torch.inference_mode():
             if cfg.songs:
@@ -251,7 +257,7 @@ def music_metrics(model, paths, cfg=None, progress=False, primes=()):
                 r["unprimed"]["first"] = against(first, test)
                 r["unprimed"]["warm_primes"] = len(primes)
     finally:
-        model.gen_mem_len = saved
+        model.gen_mem_len, model.gen_wait_temperature = saved
         model.train(was_training)
         if bar is not None:
             bar.close()

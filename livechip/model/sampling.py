@@ -22,9 +22,13 @@ import math
 
 import torch
 
+from livechip.core import events as ev
 from livechip.model.steer import SamplingSettings
 
-__all__ = ["SamplingSettings", "banned_ids", "probs", "sample"]
+__all__ = ["SamplingSettings", "banned_ids", "probs", "sample", "temper_waits"]
+
+_WAITS = torch.tensor([ev.is_wait(i) for i in range(ev.N_TOKENS)])
+WAIT_TEMPERATURE = (0.25, 4.0)      # the range a model folder's wait temperature may take
 
 
 def banned_ids(n_token, banned_notes=None, exclude_start=True):
@@ -67,6 +71,22 @@ def probs(logits, temperature=SamplingSettings.temperature, top_k=SamplingSettin
         p = torch.zeros_like(p).scatter_(0, idx, sorted_p)
         p /= p.sum()
     return p
+
+
+def temper_waits(logits, temperature):
+    """`logits` [V] with the waits' distribution among themselves taken to `temperature`, their total
+    probability and every other token's kept: which wait, never whether to wait. A model folder's generation
+    default (config.json "generation", "wait_temperature"; docs/model.md, "Waits"); 1 changes nothing."""
+    if temperature == 1.0 or logits.shape[-1] != _WAITS.numel():
+        return logits
+    w = logits[_WAITS]
+    mass = torch.logsumexp(w, 0)
+    if not torch.isfinite(mass):
+        return logits
+    t = w / temperature
+    out = logits.clone()
+    out[_WAITS] = t - torch.logsumexp(t, 0) + mass
+    return out
 
 
 def sample(logits, settings, banned=None, generator=None, bias=None):

@@ -21,7 +21,7 @@ import torch
 from livechip.core import events as ev
 from livechip.model import steer
 from livechip.model.recall import Recall
-from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample
+from livechip.model.sampling import SamplingSettings, banned_ids, probs, sample, temper_waits
 
 
 CRAWL = 16                             # tokens that must move time on by at least a frame (see generate_until)
@@ -56,6 +56,7 @@ class Stream:
             mem_len = getattr(model, "gen_mem_len", None)   # None too: the config's mem_len
         model.setup_cache(batch_size=1, max_rollback=max_rollback, mem_len=mem_len)
         self.recall = Recall()       # what the stream heard (livechip.model.recall)
+        self.wait_temperature = getattr(model, "gen_wait_temperature", 1.0)   # the model folder's (temper_waits)
         self.device = _device_of(model)
         self.generator = torch.Generator()
         self._settings = None
@@ -281,8 +282,9 @@ class Stream:
         return self._logits[(self._position - 1) % self._logits.shape[0]]
 
     def _logits_now(self):
-        """next_logits leaned towards what was heard (`recall`; see livechip.model.recall)."""
-        return self.recall.apply(self.next_logits(), self._settings.recall)
+        """next_logits leaned towards what was heard (`recall`; see livechip.model.recall), its waits at the
+        model's wait temperature (temper_waits)."""
+        return temper_waits(self.recall.apply(self.next_logits(), self._settings.recall), self.wait_temperature)
 
     def next_probs(self):
         """The distribution [V] the next token would be drawn from, with the current settings and masks."""

@@ -151,6 +151,7 @@ class TransformerXL(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.gen_mem_len = None     # memory length when generating (config.json "generation"); None: cfg.mem_len
+        self.gen_wait_temperature = 1.0    # the waits' temperature among themselves when generating (the same)
         self.emb_scale = math.sqrt(cfg.d_model)
         self.tok_emb = nn.Embedding(cfg.n_token, cfg.d_embed)
         self.emb_proj = nn.Linear(cfg.d_embed, cfg.d_model, bias=False) if cfg.d_embed != cfg.d_model else None
