@@ -113,7 +113,8 @@ def cached_path(model, mem_len, max_rollback, steps):
 
 def drawn_path(model, mem_len, max_rollback, steps, recall):
     """A whole token as `play` draws it: a Stream's step, sampling (play's settings, `recall` as given, the
-    model folder's wait temperature) and its bookkeeping, after a primer of heard music (so recall has counts); CPU ms per token of this thread."""
+    model folder's wait temperature) and its bookkeeping, after a primer of heard music (so recall has
+    counts); CPU ms per token of this thread."""
     from livechip.core import events as ev
     from livechip.model.sampling import SamplingSettings
     from livechip.model.stream import Stream

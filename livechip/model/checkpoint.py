@@ -7,8 +7,9 @@
 `config.json` holds `{"format": "livechip-txl", "version": 1, "model": <TXLConfig fields>, "dtype": ...}` and
 optionally a `"source"` record and `"generation": {"mem_len": N, "wait_temperature": T}`: the memory the
 instrument generates with (its ears), which may be longer than the training segment's `model.mem_len`, and the
-temperature of its waits among themselves (`livechip.model.sampling.temper_waits`; 1 when absent). Weights are stored once per tensor (a tied output weight is stored under the
-embedding's name only). float16/bfloat16 files are upcast to float32 on load. Every problem with the folder
+temperature of its waits among themselves (`livechip.model.sampling.temper_waits`; 1 when absent). Weights
+are stored once per tensor (a tied output weight is stored under the embedding's name only). float16/bfloat16
+files are upcast to float32 on load. Every problem with the folder
 (missing, truncated or corrupt files, a config that does not match the weights) is a `CheckpointError`.
 """
 
@@ -23,9 +24,9 @@ from safetensors.torch import save as st_save
 
 from livechip.core import events, places
 from livechip.core.errors import CheckpointError, DeviceError
-from livechip.model.sampling import WAIT_TEMPERATURE
 from livechip.core.fileio import atomic_write
 from livechip.model.lakhnes import load_lakhnes
+from livechip.model.sampling import WAIT_TEMPERATURE
 from livechip.model.txl import TransformerXL, TXLConfig
 
 FORMAT = "livechip-txl"
