@@ -146,6 +146,9 @@ def test_eval_music_json_gives_every_figure_against_known_references(first, spli
         assert c[key]["real"] == pytest.approx(1.0) and c[key]["unrelated"] == 0.0
         assert c[key]["scaled"] == pytest.approx(c[key]["model"])
         assert 0 <= c[key]["model"] <= 1 and len(c[key]["per_song"]) == 2
+    # song a's 2..4 s: P1 4 notes/s and TR 2; song b's: 8; each is the other's unrelated one
+    assert c["density"]["real"] == pytest.approx(7.0) and c["density"]["unrelated"] == pytest.approx(7.0)
+    assert c["density"]["model"] > 0 and c["density"]["ratio"] == pytest.approx(c["density"]["model"] / 7.0)
     u = r["unprimed"]
     # the split: P1 plays 4 + 8 notes/s over 4 s each, TR 2 notes/s in one song, nobody rests
     assert u["notes_per_second"]["P1"]["test"] == pytest.approx(6.0)

@@ -84,7 +84,7 @@ def test_long_run_with_a_small_rollback_window(model):
     """History and cache stay bounded; revoking as far as allowed never asks the model for more than it keeps."""
     with torch.inference_mode():
         s = Stream(model, SamplingSettings(seed=4), max_rollback=12, mem_len=MEM)
-        for i in range(40):
+        for i in range(60):
             s.generate_until(s.frontier + SEC // 4, max_tokens=30)
             assert len(s.history) <= 13
             oldest = s.history[0][1]

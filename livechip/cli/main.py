@@ -16,7 +16,7 @@ from livechip.core.errors import LivechipError
 from livechip.model.steer import SamplingSettings as SAMPLING
 from livechip.realtime.beat import GRIDS, SOURCES
 
-RECALL_HELP = ("lean the model's notes towards the pitch classes and noise sounds it heard (a primer, a player), "
+RECALL_HELP = ("lean the model towards the pitch classes, noise sounds and rhythm it heard (a primer, a player), "
                f"0 = the network alone (default {SAMPLING.recall}; docs/model.md)")
 INT8_HELP = ("run the model's int8 form (int8 weights, keys and values): about twice as fast on a CPU for a "
              "large model, slightly different choices (docs/transformer.md)")

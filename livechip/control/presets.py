@@ -13,7 +13,7 @@ cannot be read or has a bad key or value is refused as a whole, naming the line 
     temperature = 1.0
     top_k = 32
     top_p = 1.0
-    recall = 0.75
+    recall = 0.5
     seed = 7                  # leave out for a fresh random seed
 
     [voices.P1]

@@ -122,8 +122,8 @@ SETTINGS = (
     Setting("top_p", "float", (0.0, 1.0), SamplingSettings.top_p,
             "then keep the smallest set holding probability p; 1 = no limit", low_open=True,
             keys=(Key("p P", "nudge", "top-p", "top-p down / up (0.05)"),)),
-    Setting("recall", "float", RECALL_RANGE, SamplingSettings.recall, "lean the model's notes towards the pitch "
-            "classes and noise sounds it heard (the primer, the player); 0 = the network alone",
+    Setting("recall", "float", RECALL_RANGE, SamplingSettings.recall, "lean the model towards the pitch classes, "
+            "noise sounds and rhythm it heard (the primer, the player); 0 = the network alone",
             keys=(Key("h H", "nudge", "recall", "recall down / up (0.05)"),)),
     Setting("seed", "seed", (0, 2**63 - 1), None, "the same seed, model and settings play the same; "
             "-1 or random = a fresh seed (read back as -1)", none=("random", "none", "", -1)),

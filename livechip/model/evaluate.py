@@ -82,15 +82,17 @@ def nll(model, segments, mem_len, autocast=nullcontext, bar=None, recall=0.0):
     model.eval()
     device = next(model.parameters()).device
     total, count, mems = 0.0, 0, None
-    recalls = None
+    recalls = clocks = None
     try:
         for inp, tgt in segments:
             with autocast():
                 logits, mems = model(inp.to(device), mems, mem_len=mem_len)            # (B, T, V)
             logp = torch.log_softmax(logits.float(), dim=-1)                         # (B, T, V)
             if recall:
-                recalls = recalls or [Recall() for _ in range(inp.shape[0])]
-                logp = torch.log_softmax(lean(logp.cpu(), recall * _recall_bias(recalls, inp)), -1).to(device)
+                if recalls is None:
+                    recalls, clocks = [Recall() for _ in inp], [[0, None] for _ in inp]
+                bias = recall * _recall_bias(recalls, clocks, inp)
+                logp = torch.log_softmax(lean(logp.cpu(), bias), -1).to(device)
             t = tgt.to(device)                                                       # (B, T)
             loss = -logp.gather(-1, t.clamp(min=0).unsqueeze(-1)).squeeze(-1)       # (B, T)
             scored = t >= 0                                                          # (B, T)
@@ -103,13 +105,19 @@ def nll(model, segments, mem_len, autocast=nullcontext, bar=None, recall=0.0):
     return total, count
 
 
-def _recall_bias(recalls, inp):
-    """[B, T, V] each stream's recall bias after hearing each of its inputs."""
+def _recall_bias(recalls, clocks, inp):
+    """[B, T, V] each stream's recall bias after hearing each of its inputs; `clocks[b]` is stream b's [tick,
+    tick of its last note-on], carried from segment to segment."""
     out = torch.empty(*inp.shape, events.N_TOKENS)
-    for b, r in enumerate(recalls):
+    for b, (r, clock) in enumerate(zip(recalls, clocks)):
         for t, tok in enumerate(inp[b].tolist()):
-            r.add((tok,), 0)         # no revokes here: the position is not needed
-            out[b, t] = r.bias()
+            if events.is_wait(tok):
+                clock[0] += events.wait_ticks(tok)
+            elif events.is_note_on(tok):
+                clock[1] = clock[0]
+            r.add((tok,), 0, (clock[0],))   # no revokes here: the position is not needed
+            since = clock[0] - clock[1] if clock[1] is not None else None
+            out[b, t] = r.bias(since if since is not None and since <= events.TICKS_PER_SECOND else None)
     return out
 
 

@@ -8,7 +8,8 @@ On a split of TX1 files (the test split):
   prime and that of the continuation. Groove: the same for the histogram of onset intervals (the time from
   one note-on to the next, of any voice, 10 ms bins up to 1 s). Each is measured for the model's continuation, the
   song's own (real) one and an unrelated one (the next chosen song's 10..30 s), and scaled so that unrelated
-  = 0 and real = 1.
+  = 0 and real = 1. Beside them the continuations' note-ons per second (all voices) against the real ones': a
+  continuation that crowds its notes can look like its prime's groove (most intervals of a song are short).
 - **Unprimed takes.** `takes` seeds x 60 s from nothing: note-ons per second of each voice against the split's,
   the share of time at least one voice sounds, the share all four are silent (the worst take too), the share
   of notes shorter than 20 ms.
@@ -176,6 +177,7 @@ def continuation(model, scores, cfg, done=lambda s: None):
     c = p + round(cfg.continue_seconds * TPS)
     chosen = choose_songs(scores, cfg.songs, (p, c))
     sims = {k: {"model": [], "real": [], "unrelated": []} for k in ("key", "groove")}
+    onsets = {"model": 0, "real": 0, "unrelated": 0}
     for i, j in enumerate(chosen):
         score, nts = scores[j]
         other = scores[chosen[(i + 1) % len(chosen)]][1]
@@ -185,12 +187,16 @@ def continuation(model, scores, cfg, done=lambda s: None):
             ref = hist(nts, 0, p)
             for what, n in (("model", gen), ("real", nts), ("unrelated", other)):
                 sims[key][what].append(cosine(ref, hist(n, p, c)))
+        for what, n in (("model", gen), ("real", nts), ("unrelated", other)):
+            onsets[what] += sum(p <= s < c for _, _, s, _ in n)
         done(cfg.continue_seconds)
     out = {}
     for key, d in sims.items():
         out[key] = {what: float(np.mean(v)) for what, v in d.items()}
         out[key]["scaled"] = scaled(out[key]["model"], out[key]["real"], out[key]["unrelated"])
         out[key]["per_song"] = [round(x, 4) for x in d["model"]]
+    rate = {what: n / (len(chosen) * cfg.continue_seconds) for what, n in onsets.items()}
+    out["density"] = {**rate, "ratio": rate["model"] / rate["real"] if rate["real"] else None}
     return out, chosen
 
 
@@ -279,6 +285,10 @@ def table(r):
             d = c[key]
             lines.append(f"  {what:<44}{f(d['model']):>8}{f(d['real']):>8}{f(d['unrelated']):>8}"
                          f"{f(d['scaled']):>8}")
+        d = c["density"]
+        ratio = "-" if d["ratio"] is None else f"{d['ratio']:.2f}x"
+        lines.append(f"  {'notes/s (all voices; ratio to real)':<44}{f(d['model']):>8}{f(d['real']):>8}"
+                     f"{f(d['unrelated']):>8}{ratio:>8}")
     if "unprimed" in r:
         u = r["unprimed"]
         head = f"unprimed: {s['takes']} takes x {s['take_seconds']:g} s"

@@ -43,7 +43,7 @@ SCALES = {
 }
 KEYED_VOICES = ("P1", "P2", "TR")   # the voices a key and scale apply to
 DENSITY_RANGE = (0.25, 4.0)
-RECALL_RANGE = (0.0, 2.0)           # see livechip.model.recall; above ~1 a continuation keeps its key less
+RECALL_RANGE = (0.0, 2.0)           # see livechip.model.recall; above ~0.5 a continuation keeps its groove less
 DENSITY_GAIN = 4.0                  # logit offset on note-ons per unit of log(density); see docs/steering.md
 NOTE_RANGE = (0, 127)               # what a low or high may be (MIDI notes; NO's own values lie inside)
 
@@ -57,13 +57,13 @@ OFF = ("off", "none")               # key names that mean no key
 @dataclass
 class SamplingSettings:
     """How the next token is chosen (`livechip.model.sampling` draws with it); the defaults of play, generate and
-    eval --music. Temperature 1.0 with top-k 32 kept the key and groove of continued songs best, and recall 0.75
-    lifted the key (docs/model.md); LakhNES's generate.py used 0.95 and 32, and no recall."""
+    eval --music. Temperature 1.0 with top-k 32 kept the key and groove of continued songs best, and recall 0.5
+    lifted the key and the groove (docs/model.md); LakhNES's generate.py used 0.95 and 32, and no recall."""
     temperature: float = 1.0    # 0 = greedy (argmax)
     top_k: int = 32             # keep the k most probable tokens; 0 = no limit
     top_p: float = 1.0          # keep the smallest set with this much probability; 1.0 = no limit
     seed: int | None = None     # None = a fresh random seed
-    recall: float = 0.75        # lean towards the pitch classes and noise sounds heard (livechip.model.recall)
+    recall: float = 0.5         # lean towards the pitch classes, noise and rhythm heard (livechip.model.recall)
     exclude_start: bool = True  # never generate <S> (LakhNES's exclude_eos)
 
     def __post_init__(self):

@@ -261,7 +261,7 @@ class Stream:
             self._keep_logits(self.model.step(tokens)[0], self._position)
         self._history.extend(zip(tokens_list, ticks))
         if heard:
-            self.recall.add(tokens_list, self._position)
+            self.recall.add(tokens_list, self._position, ticks)
         self._position += len(tokens_list)
 
     def _keep_logits(self, logits, first):
@@ -284,7 +284,20 @@ class Stream:
     def _logits_now(self):
         """next_logits leaned towards what was heard (`recall`; see livechip.model.recall), its waits at the
         model's wait temperature (temper_waits)."""
-        return temper_waits(self.recall.apply(self.next_logits(), self._settings.recall), self.wait_temperature)
+        r, logits = self._settings.recall, self.next_logits()
+        if r:
+            logits = self.recall.apply(logits, r, self._since_note_on())
+        return temper_waits(logits, self.wait_temperature)
+
+    def _since_note_on(self):
+        """Ticks from the last note-on to the frontier; None when there was none in the last second."""
+        end = self.frontier
+        for tok, t in reversed(self._history):
+            if ev.is_note_on(tok):
+                return end - t
+            if end - t > ev.TICKS_PER_SECOND:
+                return None
+        return None
 
     def next_probs(self):
         """The distribution [V] the next token would be drawn from, with the current settings and masks."""
