@@ -280,7 +280,7 @@ def spacing(messages, t0, t1):
 
 
 def test_a_presets_horizon_holds_and_horizon_and_tempo_over_osc_reach_the_model_process(model):
-    with live("--preset", "sparse-ambient", model=model) as s:
+    with live("--preset", "sparse-ambient", model=model, watch=True) as s:
         assert s.osc.ask("/livechip/horizon") == [pytest.approx(2.0)]
         wait_for_lead(s, lambda lead: lead > 1.5)                    # the model keeps 2 s ahead
         put(s, "/livechip/horizon", 0.3)
@@ -298,8 +298,10 @@ def test_a_presets_horizon_holds_and_horizon_and_tempo_over_osc_reach_the_model_
         daw = s.daw.messages
         # what was already scheduled (2 s ahead) is re-timed: faster at once, not 2 s later
         ratio = spacing(daw, slow, fast) / spacing(daw, fast + 0.1, end)
+        excuse = s.jack.excuse("testdaw")
     assert s.rc == 0, s.err
-    assert ratio > 2.0, ratio
+    with unless(excuse):           # a stopped machine bunches the notes it holds up: their spacing measures it
+        assert ratio > 2.0, ratio
 
 
 def test_a_horizon_flag_wins_over_the_presets_horizon_and_the_rest_of_the_preset_holds(take):
