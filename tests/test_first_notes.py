@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.jack_helpers import JackServer, MidiRecorder, jackd_available, lsp, note_happy_model, start_play
+from tests.jack_helpers import JackServer, MidiRecorder, jackd_available, lsp, note_happy_model, start_play, unless
 from tests.jam_helpers import LIVECHIP_IN, Echo, Keyboard, play
 
 pytestmark = pytest.mark.skipif(not jackd_available(), reason="jackd (Debian package jackd2) is not installed")
@@ -30,10 +30,10 @@ def wait_for_port(jack, port, proc, timeout=60.0):
 
 def first_notes(model, n=24, step=0.2, start=1.0, period=64):
     """Play `n` notes `step` s apart from `start` s after `livechip in` appears. Returns the note-ons the DAW
-    got from livechip on channel 1 and from the echo client, as {key: seconds}, livechip's log and the server's
-    xruns."""
+    got from livechip on channel 1 and from the echo client, as {key: seconds}, livechip's log, the server's
+    xruns and what on this run measures the machine rather than livechip (JackServer.excuse), or None."""
     keys = [60 + i for i in range(n)]
-    with JackServer(period=period) as jack:
+    with JackServer(period=period, watch=True) as jack:
         daw, echo, kbd = MidiRecorder("daw"), Echo(), Keyboard()
         proc = start_play(jack, "--human", "P1", "--seed", "1", "--no-osc", model=model)
         try:
@@ -56,11 +56,12 @@ def first_notes(model, n=24, step=0.2, start=1.0, period=64):
             echo.close()
             kbd.close()
         xruns = jack.xruns()
+        excuse = jack.excuse("daw", "echo", "echo-in", "kbd")
     ours, echoed = {}, {}
     for t, m in daw.messages:
         if len(m) == 3 and m[0] == 0x90 and m[2] > 0:
             (echoed if m[2] == VELOCITY else ours).setdefault(m[1], t)
-    return keys, ours, echoed, err, xruns
+    return keys, ours, echoed, err, xruns, excuse
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +70,19 @@ def session(tmp_path_factory):
 
 
 def test_every_note_from_the_first_second_reaches_midi_out(session):
-    keys, ours, echoed, err, _ = session
+    keys, ours, echoed, err, _, excuse = session
     assert "Traceback" not in err, err
-    assert sorted(echoed) == keys, f"the echo client lost notes (JACK): {sorted(echoed)}"
-    assert [k for k in keys if k in ours] == keys, f"missing on MIDI out: {[k for k in keys if k not in ours]}\n{err}"
+    with unless(excuse):        # a client the server did not run in a period loses what reached it then
+        assert sorted(echoed) == keys, f"the echo client lost notes (JACK): {sorted(echoed)}"
+        missing = [k for k in keys if k not in ours]
+        assert not missing, f"missing on MIDI out: {missing}\n{err}"
 
 
 def test_the_first_notes_are_as_late_as_an_echo_client_and_no_later(session):
-    keys, ours, echoed, _, xruns = session
+    keys, ours, echoed, _, xruns, excuse = session
     late = np.array([ours[k] - echoed[k] for k in keys if k in ours and k in echoed]) * 1000
-    assert len(late) == len(keys)
     print(f"\nlivechip minus echo, ms: median {np.median(late):.3f}, p90 {np.percentile(late, 90):.3f}, "
           f"max {late.max():.3f}; first four {np.round(late[:4], 3).tolist()}; xruns {xruns}")
-    assert np.median(late) <= 1.0 and np.percentile(late, 90) <= 2.0, np.round(late, 3).tolist()
+    with unless(excuse):
+        assert len(late) == len(keys)
+        assert np.median(late) <= 1.0 and np.percentile(late, 90) <= 2.0, np.round(late, 3).tolist()
